@@ -1,0 +1,317 @@
+"""The ``gitreg`` command: parse options, call one ``Registry`` method, render a table or ``--json``.
+
+Nothing else happens here. One wrapper turns a ``GitregError`` into ``error: …`` (and ``hint: …``)
+on stderr with the error's exit code — 1 bad input or registry error, 2 usage, 3 a failed check —
+and never a traceback unless ``GITREG_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from gitreg.errors import GitregError
+
+DEBUG = "GITREG_DEBUG"
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GitregError as e:
+            if os.environ.get(DEBUG):
+                raise
+            click.echo(f"error: {e.message}", err=True)
+            if e.hint:
+                click.echo(f"hint: {e.hint}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted; nothing was registered", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as e:  # a bug: still one line, with the way to see more
+            if os.environ.get(DEBUG):
+                raise
+            click.echo(
+                f"error: internal error: {type(e).__name__}: {e} (set {DEBUG}=1 for the traceback)", err=True
+            )
+            ctx.exit(1)
+
+
+def _registry(url: str | None):
+    from gitreg.registry import Registry
+
+    return Registry(url)
+
+
+registry_option = click.option(
+    "--registry",
+    "-r",
+    "registry",
+    metavar="PATH|URL",
+    help="Registry to use (default: $GITREG_REGISTRY, [tool.gitreg] registry, or the embedded one).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for r in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gitreg", message="gitreg %(version)s")
+def cli() -> None:
+    """gitreg: a git-native model registry (tags for versions, Git LFS for artifacts)."""
+
+
+@cli.command()
+@registry_option
+def init(registry: str | None) -> None:
+    """Create a registry (a bare git repo with LFS); does nothing if it exists."""
+    reg = _registry(registry)
+    created = reg.init()
+    click.echo(f"{'initialised' if created else 'already a registry'}: {reg.url}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--name", "-n", required=True, help="Model name: lower-case letters, digits, '-', '_'.")
+@click.option("--version", "version", help="Version to register, e.g. 1.2.0 (versions are immutable).")
+@click.option(
+    "--bump",
+    type=click.Choice(["major", "minor", "patch"]),
+    help="Bump the latest version (default: minor with metrics, else patch; first is 1.0.0).",
+)
+@click.option("--metric", "metric", multiple=True, metavar="KEY=NUMBER", help="A metric (repeatable).")
+@click.option("--metrics", "metrics_file", type=click.Path(), help="JSON or TOML file of metrics.")
+@click.option("--param", "param", multiple=True, metavar="KEY=VALUE", help="A hyperparameter (repeatable).")
+@click.option("--label", "label", multiple=True, metavar="KEY=VALUE", help="A label (repeatable).")
+@click.option("--description", "-d", help="What this version is.")
+@click.option("--parent", metavar="REF", help="The model version this one was derived from.")
+@click.option(
+    "--data", "data", multiple=True, type=click.Path(), help="Data file to fingerprint into lineage."
+)
+@registry_option
+@json_option
+def push(
+    paths: tuple[str, ...],
+    name: str,
+    version: str | None,
+    bump: str | None,
+    metric: tuple[str, ...],
+    metrics_file: str | None,
+    param: tuple[str, ...],
+    label: tuple[str, ...],
+    description: str | None,
+    parent: str | None,
+    data: tuple[str, ...],
+    registry: str | None,
+    as_json: bool,
+) -> None:
+    """Register exported artifacts (.onnx, TorchScript .pt) as a new version of a model."""
+    from gitreg import metadata
+
+    metrics: dict[str, float] = {}
+    if metrics_file:
+        metrics.update(metadata.metrics_from_file(metrics_file))
+    metrics.update(metadata.metrics_from_pairs(metric))
+    params = {k: metadata.parse_scalar(v) for k, v in metadata.parse_pairs(param, "param").items()}
+    labels = metadata.parse_pairs(label, "label")
+    mv = _registry(registry).push_files(
+        list(paths),
+        name,
+        version=version,
+        bump=bump,
+        metrics=metrics,
+        params=params,
+        labels=labels,
+        description=description,
+        parent=parent,
+        data=list(data),
+    )
+    if as_json:
+        _emit_json(
+            {"ref": mv.ref, "name": mv.name, "version": f"v{mv.version}", "tag": mv.tag, "commit": mv.commit}
+        )
+    else:
+        click.echo(mv.ref)
+
+
+@cli.command(name="list")
+@click.argument("name", required=False)
+@registry_option
+@json_option
+def list_(name: str | None, registry: str | None, as_json: bool) -> None:
+    """List models, or the versions of NAME."""
+    reg = _registry(registry)
+    if name is None:
+        models = reg.list()
+        if as_json:
+            _emit_json([m.to_dict() for m in models])
+            return
+        _table(
+            [
+                (
+                    m.name,
+                    m.latest,
+                    m.versions,
+                    " ".join(f"{s}={v}" for s, v in m.stages.items()),
+                    "deprecated" if m.deprecated else "",
+                    m.updated,
+                )
+                for m in models
+            ],
+            ("NAME", "LATEST", "VERSIONS", "STAGES", "", "UPDATED"),
+        )
+        return
+    versions = reg.versions(name)
+    if as_json:
+        _emit_json([v.to_dict() for v in versions])
+        return
+    rows = []
+    for v in versions:
+        metrics = v.sidecar.metrics if v.sidecar else {}
+        shown = " ".join(f"{k}={_num(x)}" for k, x in list(metrics.items())[:4])
+        rows.append(
+            (
+                f"v{v.version}",
+                v.created,
+                v.author,
+                ",".join(v.stages),
+                "deregistered" if v.deregistered else "",
+                shown,
+            )
+        )
+    _table(rows, ("VERSION", "CREATED", "AUTHOR", "STAGES", "", "METRICS"))
+
+
+def _num(x: Any) -> str:
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+@cli.command()
+@click.argument("ref")
+@registry_option
+@json_option
+def show(ref: str, registry: str | None, as_json: bool) -> None:
+    """Show one version (REF: NAME, NAME@latest, NAME@vX.Y.Z or NAME#STAGE) and its sidecar."""
+    from gitreg import sidecar
+
+    mv = _registry(registry).show(ref)
+    if as_json:
+        _emit_json(mv.to_dict())
+        return
+    click.echo(f"{mv.ref}{'  (deregistered)' if mv.deregistered else ''}")
+    click.echo(f"commit   {mv.commit}")
+    click.echo(f"created  {mv.created} by {mv.author} <{mv.author_email}>")
+    click.echo(f"stages   {', '.join(mv.stages) or '-'}")
+    if mv.sidecar is not None:
+        click.echo("")
+        click.echo(sidecar.dumps(mv.sidecar).rstrip())
+
+
+@cli.command()
+@click.argument("name")
+@registry_option
+@json_option
+def history(name: str, registry: str | None, as_json: bool) -> None:
+    """Registrations, stage changes and deprecations of NAME, oldest first."""
+    events = _registry(registry).history(name)
+    if as_json:
+        _emit_json([e.to_dict() for e in events])
+        return
+    _table(
+        [
+            (e.time, e.event, f"v{e.version}" if e.version else "", e.stage or "", e.tag, e.author)
+            for e in events
+        ],
+        ("TIME", "EVENT", "VERSION", "STAGE", "TAG", "AUTHOR"),
+    )
+
+
+@cli.command()
+@click.argument("ref")
+@click.option(
+    "--output", "-o", "dest", type=click.Path(file_okay=False), help="Folder to write into (default: ./NAME)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["all", "onnx", "torchscript"]),
+    default="all",
+    show_default=True,
+    help="Which artifacts to fetch.",
+)
+@registry_option
+@json_option
+def pull(ref: str, dest: str | None, fmt: str, registry: str | None, as_json: bool) -> None:
+    """Fetch one version's artifacts, verified against their sha256; nothing else is downloaded."""
+    res = _registry(registry).pull(ref, dest, format=fmt)
+    if as_json:
+        _emit_json(res.to_dict())
+        return
+    for f in res.files:
+        click.echo(f)
+
+
+@cli.command()
+@registry_option
+@json_option
+def check(registry: str | None, as_json: bool) -> None:
+    """Verify every version: sidecars, pointers, and every artifact's presence and sha256."""
+    report = _registry(registry).check()
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        for w in report.warnings:
+            click.echo(f"warning: {w}", err=True)
+        for p in report.problems:
+            click.echo(f"problem: {p}")
+        status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+        click.echo(f"{status}: {report.versions} versions, {report.objects} artifact objects checked")
+    if not report.ok:
+        sys.exit(3)
+
+
+@cli.command()
+@click.argument("ref")
+@registry_option
+@json_option
+def deprecate(ref: str, registry: str | None, as_json: bool) -> None:
+    """Deprecate NAME, deregister NAME@vX.Y.Z, or unassign NAME#STAGE (GTO's forms)."""
+    ev = _registry(registry).deprecate(ref)
+    if as_json:
+        _emit_json(ev.to_dict())
+    else:
+        click.echo(ev.tag)
+
+
+@cli.group(hidden=True)
+def hook() -> None:
+    """Server-side git hooks."""
+
+
+@hook.command(name="pre-receive")
+def pre_receive() -> None:
+    """Run as a bare registry's pre-receive hook."""
+    from gitreg import hook as hook_mod
+
+    sys.exit(hook_mod.run_pre_receive())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(args=list(argv) if argv is not None else None, prog_name="gitreg")

@@ -1,0 +1,126 @@
+"""Every failure gitreg reports, as one exception tree.
+
+The library raises these and never prints; the CLI turns them into one ``error:`` line (plus an
+optional ``hint:`` naming the next command) and the exception's ``exit_code``::
+
+    GitregError                      exit 1
+    ├── UsageError                   exit 2   bad option value the CLI could not catch itself
+    ├── InvalidName                  a model or stage name outside the grammar
+    ├── InvalidVersion               not semver
+    ├── InvalidReference             a REF that is not name / name@latest / name@vX.Y.Z / name#stage
+    ├── ModelNotFound
+    ├── VersionNotFound
+    ├── StageNotFound                no version holds the stage
+    ├── VersionExists                versions are immutable
+    ├── ArtifactError                missing, unreadable, empty or not-ONNX input file
+    ├── MetadataError                bad --metric / --metrics / --param input
+    ├── SidecarError                 a model.toml in the registry that cannot be read
+    ├── RegistryNotFound             path or URL that is not a gitreg registry
+    ├── RemoteError                  unreachable remote, rejected push, race retries exhausted
+    ├── GitFailed                    a git command failed unexpectedly (argv, code, stderr)
+    └── IntegrityError               exit 3   sha256 mismatch, missing object, failed check
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class GitregError(Exception):
+    """Root of gitreg's errors: a user-facing message, an optional hint, an exit code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(GitregError):
+    exit_code = 2
+
+
+class InvalidName(GitregError):
+    pass
+
+
+class InvalidVersion(GitregError):
+    pass
+
+
+class InvalidReference(GitregError):
+    pass
+
+
+class ModelNotFound(GitregError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"model '{name}' is not in the registry", hint="see: gitreg list")
+        self.name = name
+
+
+class VersionNotFound(GitregError):
+    def __init__(self, name: str, version: str) -> None:
+        super().__init__(f"model '{name}' has no version {version}", hint=f"see: gitreg history {name}")
+        self.name = name
+        self.version = version
+
+
+class StageNotFound(GitregError):
+    def __init__(self, name: str, stage: str) -> None:
+        super().__init__(
+            f"model '{name}' has no version in stage '{stage}'", hint=f"see: gitreg history {name}"
+        )
+        self.name = name
+        self.stage = stage
+
+
+class VersionExists(GitregError):
+    def __init__(self, tag: str) -> None:
+        super().__init__(
+            f"{tag} already exists and versions are immutable",
+            hint="push a new version: use --bump patch|minor|major or another --version",
+        )
+        self.tag = tag
+
+
+class ArtifactError(GitregError):
+    pass
+
+
+class MetadataError(GitregError):
+    pass
+
+
+class SidecarError(GitregError):
+    pass
+
+
+class RegistryNotFound(GitregError):
+    pass
+
+
+class RemoteError(GitregError):
+    pass
+
+
+class GitFailed(GitregError):
+    """A git command failed in a way gitreg did not anticipate; keeps argv and stderr."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str) -> None:
+        last = next((ln for ln in reversed(stderr.strip().splitlines()) if ln.strip()), "")
+        super().__init__(f"git {' '.join(argv[1:3])} failed (exit {returncode}): {last or 'no output'}")
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class IntegrityError(GitregError):
+    exit_code = 3
+
+    def __init__(self, message: str, problems: Sequence[str] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = list(problems)

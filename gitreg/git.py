@@ -1,0 +1,380 @@
+"""The only place that runs ``git`` (and ``git lfs``): argv lists, a fixed environment, typed errors.
+
+Reads are one ``for-each-ref`` and one ``cat-file --batch`` process per command — never one git
+process per tag (research: 86 ms vs 18 s for 10k tags). Writes never touch a working tree: blobs
+via ``hash-object``, trees in a temporary index, ``commit-tree``, ``mktag``, then one
+``push --atomic`` of object ids, so a failed attempt leaves no local ref behind either.
+
+Every git process runs with ``LC_ALL=C`` (we parse its messages), ``GIT_TERMINAL_PROMPT=0`` (never
+hang on a password prompt), and ``GIT_LFS_SKIP_SMUDGE=1`` (Debian enables LFS smudge system-wide).
+The user's and system's config are otherwise honoured: credential helpers and proxies live there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitreg.errors import GitFailed, RemoteError
+from gitreg.state import TagRecord
+
+ZERO = "0" * 40
+_FIELDS = (
+    "%(refname:lstrip=2)",
+    "%(objecttype)",
+    "%(objectname)",
+    "%(*objectname)",
+    "%(taggerdate:raw)",
+    "%(taggername)",
+    "%(taggeremail:trim)",
+    "%(contents:subject)",
+)
+_REF_FORMAT = "%00".join(_FIELDS)
+# Messages git prints when the remote cannot be reached at all.
+_UNREACHABLE = (
+    "does not appear to be a git repository",
+    "Could not resolve host",
+    "Failed to connect",
+    "Connection refused",
+    "not found",
+    "unable to access",
+    "Could not read from remote",
+    "does not exist",
+    "No such file or directory",
+)
+
+
+def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(LC_ALL="C", LANGUAGE="C", GIT_TERMINAL_PROMPT="0", GIT_LFS_SKIP_SMUDGE="1")
+    # A credential prompt through ssh or a GUI askpass would hang a CI job just as well.
+    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+    if extra:
+        env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+
+    def env(self, when: int | None = None) -> dict[str, str]:
+        out = {
+            "GIT_AUTHOR_NAME": self.name,
+            "GIT_AUTHOR_EMAIL": self.email,
+            "GIT_COMMITTER_NAME": self.name,
+            "GIT_COMMITTER_EMAIL": self.email,
+        }
+        if when is not None:
+            out["GIT_AUTHOR_DATE"] = out["GIT_COMMITTER_DATE"] = f"{when} +0000"
+        return out
+
+
+@dataclass(frozen=True)
+class PushResult:
+    ok: bool
+    rejected: dict[str, str]  # ref -> reason
+    remote_messages: list[str]
+    stderr: str
+
+
+class Git:
+    """A git repository (usually bare) that gitreg drives."""
+
+    def __init__(self, git_dir: Path | str, env: dict[str, str] | None = None) -> None:
+        self.git_dir = Path(git_dir)
+        self._env = base_env(env)
+
+    def argv(self, *args: str) -> list[str]:
+        return ["git", f"--git-dir={self.git_dir}", *args]
+
+    def run(
+        self,
+        *args: str,
+        input: str | bytes | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        text: bool = True,
+        stdout=subprocess.PIPE,
+    ) -> subprocess.CompletedProcess:
+        argv = self.argv(*args)
+        full_env = {**self._env, **env} if env else self._env
+        proc = subprocess.run(
+            argv,
+            input=input,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            text=text,
+            check=False,
+            cwd=self.git_dir if self.git_dir.is_dir() else None,
+        )
+        if check and proc.returncode != 0:
+            err = proc.stderr if text else proc.stderr.decode(errors="replace")
+            raise GitFailed(argv, proc.returncode, err)
+        return proc
+
+    def out(self, *args: str, **kw) -> str:
+        return self.run(*args, **kw).stdout.strip()
+
+    def config(self, key: str, value: str) -> None:
+        self.run("config", key, value)
+
+    def get_config(self, key: str) -> str | None:
+        p = self.run("config", "--get", key, check=False)
+        return p.stdout.strip() if p.returncode == 0 else None
+
+    def rev(self, spec: str) -> str | None:
+        p = self.run("rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}", check=False)
+        return p.stdout.strip() if p.returncode == 0 else None
+
+    # -- reading ------------------------------------------------------------------------------------
+    def tags(self, patterns: Sequence[str] = ("refs/tags",)) -> list[TagRecord]:
+        """Every tag under ``patterns`` with its peeled commit, tagger and subject: one process."""
+        out = self.run("for-each-ref", f"--format={_REF_FORMAT}", *patterns).stdout
+        records = []
+        for line in out.splitlines():
+            f = line.split("\0")
+            if len(f) != len(_FIELDS):
+                continue
+            tag, otype, oid, peeled, date, name, email, subject = f
+            annotated = otype == "tag"
+            when, _, tz = date.partition(" ")
+            records.append(
+                TagRecord(
+                    tag=tag,
+                    commit=peeled if annotated else oid,
+                    annotated=annotated,
+                    time=int(when) if when.isdigit() else 0,
+                    tz=tz or "+0000",
+                    author=name,
+                    author_email=email,
+                    message=subject,
+                )
+            )
+        return records
+
+    @contextmanager
+    def cat_file(self) -> Iterator[CatFile]:
+        """One ``git cat-file --batch`` process for the whole command."""
+        cf = CatFile(self.argv("cat-file", "--batch"), self._env)
+        try:
+            yield cf
+        finally:
+            cf.close()
+
+    def read_blob(self, spec: str) -> bytes | None:
+        p = self.run("cat-file", "blob", spec, check=False, text=False)
+        return p.stdout if p.returncode == 0 else None
+
+    def commits_on(self, ref: str) -> set[str]:
+        p = self.run("rev-list", ref, check=False)
+        return set(p.stdout.split()) if p.returncode == 0 else set()
+
+    # -- writing ------------------------------------------------------------------------------------
+    def hash_blob(self, data: bytes | str) -> str:
+        payload = data.encode() if isinstance(data, str) else data
+        return self.run("hash-object", "-w", "--stdin", input=payload, text=False).stdout.decode().strip()
+
+    def commit(
+        self,
+        parent: str | None,
+        files: dict[str, str | None],
+        message: str,
+        ident: Identity,
+        when: int,
+        replace_dirs: Iterable[str] = (),
+    ) -> str:
+        """A commit on ``parent`` with ``files`` (path -> blob id, or None to delete).
+
+        Paths under ``replace_dirs`` that ``files`` does not name are removed, so a version's folder
+        holds exactly that version's files.
+        """
+        fd, index = tempfile.mkstemp(prefix="gitreg-index-", dir=self.git_dir)
+        os.close(fd)
+        os.unlink(index)  # git wants to create it; the name is ours alone
+        env = {"GIT_INDEX_FILE": index}
+        try:
+            if parent:
+                self.run("read-tree", parent, env=env)
+            lines = []
+            for d in replace_dirs:
+                if not parent:
+                    continue
+                listed = self.out("ls-tree", "-r", "--name-only", parent, "--", d.rstrip("/") + "/")
+                lines += [f"0 {ZERO}\t{p}" for p in listed.splitlines() if p and p not in files]
+            for path, blob in sorted(files.items()):
+                lines.append(f"0 {ZERO}\t{path}" if blob is None else f"100644 {blob}\t{path}")
+            self.run("update-index", "--index-info", input="\n".join(lines) + "\n", env=env)
+            tree = self.out("write-tree", env=env)
+            args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
+            return self.out(*args, env=ident.env(when))
+        finally:
+            if os.path.exists(index):
+                os.unlink(index)
+
+    def make_tag(self, tag: str, commit: str, message: str, ident: Identity, when: int) -> str:
+        """An annotated tag object (no ref): GTO's shape, no trailing newline in the message."""
+        body = (
+            f"object {commit}\ntype commit\ntag {tag}\n"
+            f"tagger {ident.name} <{ident.email}> {when} +0000\n\n{message}\n"
+        )
+        return self.out("mktag", input=body)
+
+    def fetch(self, *refspecs: str, remote: str = "origin") -> None:
+        p = self.run("fetch", "--quiet", "--prune", "--no-write-fetch-head", remote, *refspecs, check=False)
+        if p.returncode != 0:
+            raise_remote_error(
+                self.argv("fetch", remote), p.returncode, p.stderr, remote_url=self.remote_url()
+            )
+
+    def remote_url(self, remote: str = "origin") -> str:
+        return self.get_config(f"remote.{remote}.url") or remote
+
+    def push(self, refspecs: Sequence[str], remote: str = "origin", atomic: bool = True) -> PushResult:
+        """Push ``refspecs`` (object ids to full ref names). Client hooks are skipped on purpose:
+        gitreg uploads LFS objects itself, before any ref, and git-lfs's pre-push would only rescan."""
+        args = ["push", "--porcelain", "--no-verify"] + (["--atomic"] if atomic else []) + [remote, *refspecs]
+        p = self.run(*args, check=False)
+        rejected: dict[str, str] = {}
+        for line in p.stdout.splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[0] == "!":
+                dst = parts[1].split(":", 1)[-1]
+                rejected[dst] = parts[2]
+        remote_msgs = [
+            ln[len("remote: ") :].rstrip()
+            for ln in p.stderr.splitlines()
+            if ln.startswith("remote: ") and ln[len("remote: ") :].strip()
+        ]
+        if p.returncode != 0 and not rejected:
+            raise_remote_error(self.argv(*args), p.returncode, p.stderr, remote_url=self.remote_url(remote))
+        return PushResult(p.returncode == 0 and not rejected, rejected, remote_msgs, p.stderr)
+
+
+def raise_remote_error(argv: Sequence[str], code: int, stderr: str, remote_url: str) -> None:
+    if any(s in stderr for s in _UNREACHABLE):
+        last = next((ln for ln in reversed(stderr.strip().splitlines()) if ln.strip()), "")
+        raise RemoteError(
+            f"cannot reach registry {remote_url}: {last.removeprefix('fatal: ')}",
+            hint="check the URL and your network; --registry or GITREG_REGISTRY chooses the registry",
+        )
+    raise GitFailed(argv, code, stderr)
+
+
+class CatFile:
+    """A persistent ``git cat-file --batch``: request by spec, get bytes (None when missing)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self._p = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+        )
+
+    def _read_one(self) -> bytes | None:
+        assert self._p.stdout is not None
+        header = self._p.stdout.readline()
+        if not header:
+            raise GitFailed(["git", "cat-file", "--batch"], self._p.poll() or -1, "cat-file exited")
+        parts = header.split()
+        if len(parts) != 3 or parts[-1] in (b"missing", b"ambiguous"):
+            return None
+        size = int(parts[2])
+        data = self._p.stdout.read(size)
+        self._p.stdout.read(1)
+        return data
+
+    def get(self, spec: str) -> bytes | None:
+        assert self._p.stdin is not None
+        self._p.stdin.write(spec.encode() + b"\n")
+        self._p.stdin.flush()
+        return self._read_one()
+
+    def get_many(self, specs: Sequence[str]) -> list[bytes | None]:
+        """All specs in one pipe; a writer thread keeps both pipe buffers moving."""
+        if not specs:
+            return []
+        payload = b"".join(s.encode() + b"\n" for s in specs)
+
+        def write() -> None:
+            assert self._p.stdin is not None
+            self._p.stdin.write(payload)
+            self._p.stdin.flush()
+
+        t = threading.Thread(target=write, daemon=True)
+        t.start()
+        out = [self._read_one() for _ in specs]
+        t.join()
+        return out
+
+    def close(self) -> None:
+        if self._p.stdin:
+            self._p.stdin.close()
+        if self._p.stdout:
+            self._p.stdout.close()
+        self._p.wait()
+
+
+def work_tree_info(path: Path) -> dict[str, object] | None:
+    """Lineage of the training code: commit, branch, dirty, remote of the repo at ``path``, if any."""
+
+    def git(*args: str) -> str | None:
+        p = subprocess.run(
+            ["git", "-C", str(path), *args], capture_output=True, text=True, env=base_env(), check=False
+        )
+        return p.stdout.strip() if p.returncode == 0 else None
+
+    if git("rev-parse", "--is-inside-work-tree") != "true":
+        return None
+    commit = git("rev-parse", "--verify", "--quiet", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    remote = git("config", "--get", "remote.origin.url")
+    return {
+        "commit": commit,
+        "branch": git("symbolic-ref", "--short", "-q", "HEAD"),
+        "dirty": bool(status),
+        "repo": _strip_credentials(remote) if remote else None,
+    }
+
+
+def _strip_credentials(url: str) -> str:
+    """Never record a token: https://user:secret@host/x -> https://host/x."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        rest = rest.split("@", 1)[1]
+        return f"{scheme}://{rest}"
+    return url
+
+
+def identity(git_dir: Path | None = None) -> Identity:
+    """Who is writing: git's own resolution (env, then config), else the login name at this host."""
+    import getpass
+    import socket
+
+    env = base_env()
+    name = env.get("GIT_COMMITTER_NAME") or env.get("GIT_AUTHOR_NAME")
+    email = env.get("GIT_COMMITTER_EMAIL") or env.get("GIT_AUTHOR_EMAIL")
+    if not (name and email):
+        p = subprocess.run(
+            ["git", "var", "GIT_COMMITTER_IDENT"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            cwd=git_dir,
+        )
+        if p.returncode == 0 and "<" in p.stdout:
+            n, _, rest = p.stdout.partition("<")
+            name = name or n.strip()
+            email = email or rest.split(">", 1)[0].strip()
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "gitreg"
+    return Identity(name or user, email or f"{user}@{socket.gethostname()}")

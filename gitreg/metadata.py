@@ -1,0 +1,142 @@
+"""Everything a version records about where it came from: metrics/params input, lineage, environment.
+
+Kept apart from git plumbing so the parsing rules (what counts as a metric, how a data file is
+fingerprinted) are plain functions with plain tests.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import zipfile
+from collections.abc import Iterable, Mapping
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from gitreg.errors import MetadataError
+from gitreg.lfs import sha256_file
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ENV_PACKAGES = ("gitreg", "numpy", "onnx", "onnxruntime", "torch", "onnxscript", "scikit-learn", "skl2onnx")
+
+
+def parse_scalar(text: str) -> Any:
+    """``--param k=v`` values: int, float, true/false, else the string as given."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_pairs(items: Iterable[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise MetadataError(f"invalid --{what} {item!r}: use KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def metrics_from_pairs(items: Iterable[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in parse_pairs(items, "metric").items():
+        value = parse_scalar(v)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise MetadataError(f"metric {k!r} must be a number, got {v!r}")
+        out[k] = value
+    return out
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def metrics_from_file(path: str | Path) -> dict[str, float]:
+    """A JSON or TOML file of numbers; nested tables flatten to dotted names (``test.acc``)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MetadataError(f"metrics file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise MetadataError(f"cannot read metrics file {path}: {e}") from None
+    data: Any = None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, ValueError):
+            raise MetadataError(f"metrics file {path} is neither JSON nor TOML") from None
+    if not isinstance(data, Mapping):
+        raise MetadataError(f"metrics file {path} must hold an object/table of numbers")
+    out: dict[str, float] = {}
+    for k, v in _flatten(data).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise MetadataError(f"metric {k!r} in {path} must be a number, got {v!r}")
+        out[k] = v
+    return out
+
+
+def _npz_rows(path: Path) -> int | None:
+    import numpy as np  # numpy is light (~0.15 s) and only needed for .npz/.npy
+
+    try:
+        if path.suffix == ".npy":
+            return int(np.load(path, mmap_mode="r", allow_pickle=False).shape[0])
+        with zipfile.ZipFile(path) as z:
+            names = sorted(z.namelist(), key=lambda n: (n != "X.npy", n))
+            with z.open(names[0]) as f:
+                version = np.lib.format.read_magic(f)
+                shape = np.lib.format._read_array_header(f, version)[0]
+                return int(shape[0]) if shape else None
+    except Exception:
+        return None
+
+
+def data_fingerprint(path: str | Path) -> dict[str, Any]:
+    """sha256, size and (for .npz/.npy/.csv) row count of a training or evaluation data file."""
+    p = Path(path)
+    if not p.is_file():
+        raise MetadataError(f"data file not found: {path}")
+    try:
+        sha, size = sha256_file(p)
+    except OSError as e:
+        raise MetadataError(f"cannot read data file {path}: {e.strerror or e}") from None
+    rows: int | None = None
+    if p.suffix in (".npz", ".npy"):
+        rows = _npz_rows(p)
+    elif p.suffix in (".csv", ".tsv"):
+        with open(p, "rb") as f:
+            rows = max(sum(1 for _ in f) - 1, 0)
+    return {"name": p.name, "sha256": sha, "size": size, "rows": rows}
+
+
+def environment() -> dict[str, Any]:
+    """Versions that produced the artifact; read from package metadata, nothing imported."""
+    env: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ENV_PACKAGES:
+        try:
+            env[pkg.replace("-", "_")] = importlib_metadata.version(pkg)
+        except importlib_metadata.PackageNotFoundError:
+            pass
+    return env

@@ -1,0 +1,159 @@
+"""``model.toml``: the sidecar schema, read tolerantly and written canonically (pure).
+
+Canonical means: sections in a fixed order (model, artifacts, signature, metrics, …), keys sorted
+inside them, ``None`` dropped (TOML has no null), floats in
+Python's shortest round-trip form — so ``git diff`` between two versions shows only real changes.
+Reading keeps unknown top-level sections in ``extra`` and writes them back, so a newer gitreg's
+sidecar survives an older one's rewrite.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import tomli_w
+
+from gitreg.errors import SidecarError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+SCHEMA = 1
+SECTIONS = ("signature", "metrics", "params", "parity", "evaluation", "lineage", "environment")
+ARTIFACT_FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One stored file of a version. ``path`` is relative to ``models/<name>/``."""
+
+    kind: str
+    path: str
+    sha256: str
+    size: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """The parsed ``model.toml`` of one version."""
+
+    model: Mapping[str, Any]
+    artifacts: Mapping[str, Artifact]
+    signature: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    parity: Mapping[str, Any] = field(default_factory=dict)
+    evaluation: Mapping[str, Any] = field(default_factory=dict)
+    lineage: Mapping[str, Any] = field(default_factory=dict)
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA
+
+    @property
+    def name(self) -> str:
+        return str(self.model["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.model["version"])
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"schema": self.schema, "model": dict(self.model)}
+        out["artifacts"] = {
+            k: {"path": a.path, "sha256": a.sha256, "size": a.size, **dict(a.extra)}
+            for k, a in self.artifacts.items()
+        }
+        for s in SECTIONS:
+            value = getattr(self, s)
+            if value:
+                out[s] = dict(value)
+        out.update(self.extra)
+        return out
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(value.items()) if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value if v is not None]
+    return value
+
+
+def dumps(sidecar: Sidecar) -> str:
+    """The canonical TOML text of ``sidecar``."""
+    data = _canonical(sidecar.to_dict())
+    order = ["schema", "model", "artifacts", *SECTIONS]
+    ordered = {k: data[k] for k in order if k in data}
+    ordered.update((k, v) for k, v in data.items() if k not in ordered)
+    return tomli_w.dumps(ordered)
+
+
+def loads(text: str, where: str = "model.toml") -> Sidecar:
+    """Parse and validate a sidecar; ``where`` names it in errors (e.g. ``digits@v1.0.0:models/...``)."""
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SidecarError(f"corrupt sidecar {where}: {e}") from None
+    return from_dict(data, where)
+
+
+def from_dict(data: Mapping[str, Any], where: str = "model.toml") -> Sidecar:
+    def bad(msg: str) -> SidecarError:
+        return SidecarError(f"corrupt sidecar {where}: {msg}")
+
+    schema = data.get("schema")
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise bad("missing integer 'schema'")
+    if schema > SCHEMA:
+        raise SidecarError(
+            f"sidecar {where} has schema {schema}, newer than this gitreg understands ({SCHEMA})",
+            hint="upgrade gitreg: pip install -U gitreg",
+        )
+    model = data.get("model")
+    if (
+        not isinstance(model, Mapping)
+        or not isinstance(model.get("name"), str)
+        or not isinstance(model.get("version"), str)
+    ):
+        raise bad("[model] needs string 'name' and 'version'")
+    arts_raw = data.get("artifacts", {})
+    if not isinstance(arts_raw, Mapping):
+        raise bad("[artifacts] must be a table")
+    artifacts: dict[str, Artifact] = {}
+    for kind, a in arts_raw.items():
+        if not isinstance(a, Mapping):
+            raise bad(f"[artifacts.{kind}] must be a table")
+        path, sha, size = a.get("path"), a.get("sha256"), a.get("size")
+        if not isinstance(path, str) or "/" in path or path.startswith("."):
+            raise bad(f"[artifacts.{kind}] needs a plain file name in 'path'")
+        if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+            raise bad(f"[artifacts.{kind}] needs a 64-hex 'sha256'")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise bad(f"[artifacts.{kind}] needs a non-negative integer 'size'")
+        extra = {k: v for k, v in a.items() if k not in ("path", "sha256", "size")}
+        artifacts[kind] = Artifact(kind, path, sha, size, extra)
+    sections: dict[str, Mapping[str, Any]] = {}
+    for s in SECTIONS:
+        v = data.get(s, {})
+        if not isinstance(v, Mapping):
+            raise bad(f"[{s}] must be a table")
+        sections[s] = dict(v)
+    known = {"schema", "model", "artifacts", *SECTIONS}
+    extra = {k: v for k, v in data.items() if k not in known}
+    return Sidecar(model=dict(model), artifacts=artifacts, extra=extra, schema=schema, **sections)
+
+
+def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Metrics are flat numbers (not bools, not strings): gates compare them."""
+    out: dict[str, float] = {}
+    for k, v in metrics.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"metric {k!r} must be a number, got {v!r}")
+        out[str(k)] = v
+    return out

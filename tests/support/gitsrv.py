@@ -1,0 +1,195 @@
+"""One WSGI app serving smart-HTTP git (``git http-backend``) and Git LFS (giftless) for tests.
+
+Requests whose path contains ``/info/lfs/`` go to giftless 0.6.2; everything else runs
+``git http-backend`` as a CGI. Because git and LFS share one URL, git-lfs finds its endpoint
+as ``<remote-url>/info/lfs`` by itself: no ``.lfsconfig`` is needed.
+
+``tests/support/servers.py`` starts this in a subprocess with
+``python -m waitress --call gitsrv:app_from_env``. Why each non-obvious setting is here
+(measured, see ``shared/research/lfs.md`` section 3):
+
+- giftless 0.6.2's wheel declares no dependencies at all; ``requirements-http.txt`` lists them.
+- ``AUTH_PROVIDERS`` defaults to ``allow_anon:read_only``, so a push gets 403: use
+  ``read_write`` (loopback only; the internal JWT key stays ``change-me``).
+- ``LEGACY_ENDPOINTS: false`` keeps only the ``<org-path>/<repo>.git/info/lfs/`` routes (and
+  silences a FutureWarning).
+- ``LocalStorage.get`` returns a plain file, which werkzeug and waitress iterate line by line:
+  random or ONNX bytes have a newline about every 256 bytes, so downloads ran at ~22 MB/s, CPU
+  bound. Wrapping it in ``werkzeug.wsgi.FileWrapper`` with 1 MiB blocks gave ~550 MB/s.
+- Upload and download JWTs live ``default_lifetime`` = 60 s while the batch response promises
+  900 s; a transfer that starts late gets 401 and is re-sent in full. 3600 s avoids that.
+- waitress rejects bodies over 1 GiB with 413 by default; the runner passes a larger
+  ``--max-request-body-size`` (and spools bodies over 512 KiB to ``$TMPDIR``).
+
+For git: ``http-backend`` only allows push (receive-pack) for an authenticated user or a repo
+with ``http.receivepack=true``, so ``REMOTE_USER`` is set. The server's own environment is
+passed to the CGI, so hooks in a served bare repo run with the caller's ``PATH`` and friends;
+a hook's stderr is multiplexed by receive-pack onto the side band and reaches the client as
+``remote:`` lines. waitress de-chunks ``Transfer-Encoding: chunked`` request bodies and sets
+``CONTENT_LENGTH``; the body is pumped into the CGI's stdin from a thread while its stdout is
+streamed back, so neither side can fill a pipe and deadlock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from giftless.app import init_app
+from giftless.storage.local_storage import LocalStorage
+from werkzeug.wsgi import FileWrapper
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+_BLOCK = 1 << 20
+# CGI variables copied from the WSGI environ to git http-backend.
+_CGI_VARS = (
+    "PATH_INFO",
+    "QUERY_STRING",
+    "REQUEST_METHOD",
+    "CONTENT_TYPE",
+    "CONTENT_LENGTH",
+    "REMOTE_ADDR",
+    "HTTP_CONTENT_ENCODING",
+)
+# Variables that would point http-backend at some other repository than the one requested.
+_DROP_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
+
+
+class FileWrapperLocalStorage(LocalStorage):  # type: ignore[misc,unused-ignore]  # giftless is untyped
+    """``LocalStorage`` whose downloads are sent in 1 MiB blocks instead of line by line."""
+
+    def get(self, prefix: str, oid: str) -> FileWrapper:
+        # giftless passes this straight through as the response iterable.
+        return FileWrapper(super().get(prefix, oid), _BLOCK)
+
+
+def make_lfs_app(lfs_root: Path) -> WSGIApp:
+    """Return giftless configured for anonymous read/write on ``LocalStorage`` at ``lfs_root``."""
+    storage_class = f"{FileWrapperLocalStorage.__module__}:{FileWrapperLocalStorage.__qualname__}"
+    config = {
+        "AUTH_PROVIDERS": ["giftless.auth.allow_anon:read_write"],
+        "LEGACY_ENDPOINTS": False,
+        "TRANSFER_ADAPTERS": {
+            "basic": {
+                "options": {
+                    "storage_class": storage_class,
+                    "storage_options": {"path": str(lfs_root)},
+                }
+            }
+        },
+        "PRE_AUTHORIZED_ACTION_PROVIDER": {"options": {"default_lifetime": 3600}},
+    }
+    app: WSGIApp = init_app(additional_config=config)
+    return app
+
+
+def make_git_app(git_root: Path, remote_user: str = "gitreg-test") -> WSGIApp:
+    """Return a WSGI app that runs ``git http-backend`` as a CGI over ``git_root``."""
+    base_env = {k: v for k, v in os.environ.items() if k not in _DROP_VARS}
+    base_env.update(GIT_PROJECT_ROOT=str(git_root), GIT_HTTP_EXPORT_ALL="1", REMOTE_USER=remote_user)
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        env = dict(base_env)
+        env.update({k: str(environ[k]) for k in _CGI_VARS if environ.get(k)})
+        if environ.get("HTTP_GIT_PROTOCOL"):
+            env["GIT_PROTOCOL"] = environ["HTTP_GIT_PROTOCOL"]
+        proc = subprocess.Popen(
+            ["git", "http-backend"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        pump = threading.Thread(target=_pump, args=(environ["wsgi.input"], proc.stdin, length), daemon=True)
+        pump.start()
+        status, headers = _read_cgi_headers(proc.stdout)
+        start_response(status, headers)
+        return _stream(proc, pump)
+
+    return app
+
+
+def make_app(git_root: Path, lfs_root: Path) -> WSGIApp:
+    """Return the combined app: giftless under ``/info/lfs/``, git http-backend elsewhere."""
+    lfs_app = make_lfs_app(lfs_root)
+    git_app = make_git_app(git_root)
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        target = lfs_app if "/info/lfs/" in environ.get("PATH_INFO", "") else git_app
+        return target(environ, start_response)
+
+    return app
+
+
+def app_from_env() -> WSGIApp:
+    """Factory for ``waitress --call``: roots from ``GITSRV_GIT_ROOT`` and ``GITSRV_LFS_ROOT``.
+
+    With ``GITSRV_EXIT_ON_STDIN_EOF=1`` the process exits when its stdin closes, so a server
+    whose test process was killed (and never ran its ``finally``) does not linger.
+    """
+    # Before giftless configures logging, so waitress's INFO "Serving on http://host:port"
+    # reaches stderr: servers.py reads the port (bound as port 0) from it.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if os.environ.get("GITSRV_EXIT_ON_STDIN_EOF") == "1":
+        threading.Thread(target=_exit_on_stdin_eof, daemon=True).start()
+    return make_app(Path(os.environ["GITSRV_GIT_ROOT"]), Path(os.environ["GITSRV_LFS_ROOT"]))
+
+
+def _pump(source: BinaryIO, sink: IO[bytes], length: int) -> None:
+    """Copy ``length`` bytes of request body into the CGI's stdin, then close it."""
+    try:
+        while length > 0:
+            block = source.read(min(length, _BLOCK))
+            if not block:
+                break
+            sink.write(block)
+            length -= len(block)
+    except BrokenPipeError:  # the CGI answered without reading everything (an error reply)
+        pass
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            sink.close()
+
+
+def _read_cgi_headers(stdout: IO[bytes]) -> tuple[str, list[tuple[str, str]]]:
+    """Parse CGI response headers up to the blank line; ``Status:`` becomes the status line."""
+    status = "200 OK"
+    headers: list[tuple[str, str]] = []
+    while True:
+        raw = stdout.readline()
+        if not raw:  # EOF before the blank line: the CGI died (its stderr is in the log)
+            return "502 Bad Gateway", [("Content-Type", "text/plain")]
+        line = raw.rstrip(b"\r\n")
+        if not line:
+            return status, headers
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "status":
+            status = value.strip()
+        else:
+            headers.append((name.strip(), value.strip()))
+
+
+def _stream(proc: subprocess.Popen[bytes], pump: threading.Thread) -> Iterator[bytes]:
+    """Yield the CGI's stdout; on exhaustion or client disconnect, reap the process."""
+    assert proc.stdout is not None
+    try:
+        while block := proc.stdout.read1(_BLOCK):  # type: ignore[attr-defined]
+            yield block
+    finally:
+        proc.stdout.close()
+        if proc.wait(timeout=60) != 0:
+            print(f"gitsrv: git http-backend exited {proc.returncode}", file=sys.stderr)
+        pump.join(timeout=60)
+
+
+def _exit_on_stdin_eof() -> None:
+    sys.stdin.buffer.read()
+    os._exit(0)
