@@ -107,7 +107,9 @@ def _npz_rows(path: Path) -> int | None:
             names = sorted(z.namelist(), key=lambda n: (n != "X.npy", n))
             with z.open(names[0]) as f:
                 version = np.lib.format.read_magic(f)
-                shape = np.lib.format._read_array_header(f, version)[0]
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape = read(f)[0]
                 return int(shape[0]) if shape else None
     except Exception:
         return None

@@ -79,7 +79,8 @@ class Sidecar:
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in sorted(value.items()) if v is not None}
+        out = {str(k): _canonical(v) for k, v in sorted(value.items()) if v is not None}
+        return {k: v for k, v in out.items() if not (isinstance(v, dict) and not v)}
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value if v is not None]
     return value
