@@ -549,6 +549,11 @@ class Registry:
         lineage["parent"] = parent_ref
         self._ensure_writable()
         cache = self._cache()
+        if explicit is not None:  # fail before uploading anything; _publish re-checks after its fetch
+            self._sync(cache)
+            st = self._state(_View(cache, REMOTE_MAIN), name).get(name)
+            if st is not None and any(Version.parse(x) == explicit for x in st.versions):
+                raise VersionExists(version_tag(name, explicit))
         lfs_root = cache.git_dir / "lfs"
         stored = {inp.kind: (inp, lfs.store(inp.path, lfs_root)) for inp in inputs}
         lfs.push_objects(cache, [p.oid for _, p in stored.values()])
