@@ -54,16 +54,12 @@ def collect(paths: Sequence[str | Path]) -> list[Input]:
         elif p.suffix in SUFFIX_KIND:
             files.append(p)
         else:
-            raise ArtifactError(
-                f"unsupported artifact {raw}: gitreg stores ONNX (.onnx) and TorchScript (.pt) files"
-            )
+            raise ArtifactError(f"unsupported artifact {raw}: gitreg stores ONNX (.onnx) and TorchScript (.pt) files")
     by_kind: dict[str, Path] = {}
     for f in files:
         kind = SUFFIX_KIND[f.suffix]
         if kind in by_kind and by_kind[kind].resolve() != f.resolve():
-            raise ArtifactError(
-                f"two {kind} files given ({by_kind[kind]}, {f}): a version holds one of each kind"
-            )
+            raise ArtifactError(f"two {kind} files given ({by_kind[kind]}, {f}): a version holds one of each kind")
         by_kind[kind] = f
     out = []
     for kind, f in sorted(by_kind.items()):

@@ -39,9 +39,7 @@ class _Group(click.Group):
         except Exception as e:  # a bug: still one line, with the way to see more
             if os.environ.get(DEBUG):
                 raise
-            click.echo(
-                f"error: internal error: {type(e).__name__}: {e} (set {DEBUG}=1 for the traceback)", err=True
-            )
+            click.echo(f"error: internal error: {type(e).__name__}: {e} (set {DEBUG}=1 for the traceback)", err=True)
             ctx.exit(1)
 
 
@@ -102,9 +100,7 @@ def init(registry: str | None) -> None:
 @click.option("--label", "label", multiple=True, metavar="KEY=VALUE", help="A label (repeatable).")
 @click.option("--description", "-d", help="What this version is.")
 @click.option("--parent", metavar="REF", help="The model version this one was derived from.")
-@click.option(
-    "--data", "data", multiple=True, type=click.Path(), help="Data file to fingerprint into lineage."
-)
+@click.option("--data", "data", multiple=True, type=click.Path(), help="Data file to fingerprint into lineage.")
 @registry_option
 @json_option
 def push(
@@ -144,9 +140,7 @@ def push(
         data=list(data),
     )
     if as_json:
-        _emit_json(
-            {"ref": mv.ref, "name": mv.name, "version": f"v{mv.version}", "tag": mv.tag, "commit": mv.commit}
-        )
+        _emit_json({"ref": mv.ref, "name": mv.name, "version": f"v{mv.version}", "tag": mv.tag, "commit": mv.commit})
     else:
         click.echo(mv.ref)
 
@@ -235,10 +229,7 @@ def history(name: str, registry: str | None, as_json: bool) -> None:
         _emit_json([e.to_dict() for e in events])
         return
     _table(
-        [
-            (e.time, e.event, f"v{e.version}" if e.version else "", e.stage or "", e.tag, e.author)
-            for e in events
-        ],
+        [(e.time, e.event, f"v{e.version}" if e.version else "", e.stage or "", e.tag, e.author) for e in events],
         ("TIME", "EVENT", "VERSION", "STAGE", "TAG", "AUTHOR"),
     )
 

@@ -71,9 +71,7 @@ class VersionNotFound(GitregError):
 
 class StageNotFound(GitregError):
     def __init__(self, name: str, stage: str) -> None:
-        super().__init__(
-            f"model '{name}' has no version in stage '{stage}'", hint=f"see: gitreg history {name}"
-        )
+        super().__init__(f"model '{name}' has no version in stage '{stage}'", hint=f"see: gitreg history {name}")
         self.name = name
         self.stage = stage
 

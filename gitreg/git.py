@@ -223,17 +223,14 @@ class Git:
     def make_tag(self, tag: str, commit: str, message: str, ident: Identity, when: int) -> str:
         """An annotated tag object (no ref): GTO's shape, no trailing newline in the message."""
         body = (
-            f"object {commit}\ntype commit\ntag {tag}\n"
-            f"tagger {ident.name} <{ident.email}> {when} +0000\n\n{message}\n"
+            f"object {commit}\ntype commit\ntag {tag}\ntagger {ident.name} <{ident.email}> {when} +0000\n\n{message}\n"
         )
         return self.out("mktag", input=body)
 
     def fetch(self, *refspecs: str, remote: str = "origin") -> None:
         p = self.run("fetch", "--quiet", "--prune", "--no-write-fetch-head", remote, *refspecs, check=False)
         if p.returncode != 0:
-            raise_remote_error(
-                self.argv("fetch", remote), p.returncode, p.stderr, remote_url=self.remote_url()
-            )
+            raise_remote_error(self.argv("fetch", remote), p.returncode, p.stderr, remote_url=self.remote_url())
 
     def remote_url(self, remote: str = "origin") -> str:
         return self.get_config(f"remote.{remote}.url") or remote
@@ -325,9 +322,7 @@ def work_tree_info(path: Path) -> dict[str, object] | None:
     """Lineage of the training code: commit, branch, dirty, remote of the repo at ``path``, if any."""
 
     def git(*args: str) -> str | None:
-        p = subprocess.run(
-            ["git", "-C", str(path), *args], capture_output=True, text=True, env=base_env(), check=False
-        )
+        p = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, env=base_env(), check=False)
         return p.stdout.strip() if p.returncode == 0 else None
 
     if git("rev-parse", "--is-inside-work-tree") != "true":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -167,7 +166,8 @@ def smudge(git: Git, pointer: Pointer, path: str, out) -> None:
         input=pointer.text().encode(),
         stdout=out,
         stderr=subprocess.PIPE,
-        env=git._env,
+        # The one git-lfs call that must smudge: everywhere else GIT_LFS_SKIP_SMUDGE=1 protects us.
+        env={k: v for k, v in git._env.items() if k != "GIT_LFS_SKIP_SMUDGE"},
         cwd=git.git_dir,
         check=False,
     )
@@ -205,6 +205,10 @@ def remote_missing(url: str, pointers: Iterable[Pointer]) -> set[str]:
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             answer = json.load(resp)
+    except urllib.error.HTTPError as e:
+        if e.code == 404:  # giftless answers 404 for the whole batch when it has none of them
+            return {o["oid"] for o in objs}
+        raise RemoteError(f"the LFS server at {lfs_endpoint(url)} answered HTTP {e.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise RemoteError(f"cannot query the LFS server at {lfs_endpoint(url)}: {e}") from None
     missing = set()
@@ -212,7 +216,3 @@ def remote_missing(url: str, pointers: Iterable[Pointer]) -> set[str]:
         if o.get("error") or "download" not in o.get("actions", {}):
             missing.add(o.get("oid", ""))
     return missing
-
-
-def copy_file(src: Path, dest: Path) -> None:
-    shutil.copyfile(src, dest)

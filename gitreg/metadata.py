@@ -107,8 +107,7 @@ def _npz_rows(path: Path) -> int | None:
             names = sorted(z.namelist(), key=lambda n: (n != "X.npy", n))
             with z.open(names[0]) as f:
                 version = np.lib.format.read_magic(f)
-                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                        else np.lib.format.read_array_header_2_0)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
                 shape = read(f)[0]
                 return int(shape[0]) if shape else None
     except Exception:

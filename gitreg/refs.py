@@ -211,8 +211,6 @@ def parse_reference(text: str) -> Reference:
     """Parse ``name``, ``name@latest``, ``name@vX.Y.Z``, ``name@X.Y.Z`` or ``name#stage``."""
     m = _REF_RE.match(text.strip()) if isinstance(text, str) else None
     if not m:
-        raise InvalidReference(
-            f"invalid reference {text!r}: use NAME, NAME@latest, NAME@vX.Y.Z or NAME#STAGE"
-        )
+        raise InvalidReference(f"invalid reference {text!r}: use NAME, NAME@latest, NAME@vX.Y.Z or NAME#STAGE")
     version = str(Version.parse(m["version"])) if m["version"] else None
     return Reference(m["name"], version=version, stage=m["stage"])

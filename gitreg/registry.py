@@ -209,9 +209,7 @@ class Registry:
         if not path.exists():
             if self.location.is_default:
                 return None
-            raise RegistryNotFound(
-                f"no registry at {path}", hint=f"create one: gitreg init --registry {path}"
-            )
+            raise RegistryNotFound(f"no registry at {path}", hint=f"create one: gitreg init --registry {path}")
         git = Git(path)
         p = git.run("rev-parse", "--is-bare-repository", check=False)
         if p.returncode != 0 or not self._is_registry(git, MAIN):
@@ -264,7 +262,8 @@ class Registry:
 
     def _sync(self, git: Git) -> None:
         with self._lock(git.git_dir.with_suffix(".lock")):
-            git.fetch(f"+{MAIN}:{REMOTE_MAIN}", "+refs/tags/*:refs/tags/*")
+            # Wildcards: an empty remote (no main yet) is not an error, just nothing to fetch.
+            git.fetch("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
 
     def _view(self, sync: bool = True) -> _View | None:
         """Where reads come from: the local registry itself, or the synced cache of a remote one."""
@@ -327,9 +326,7 @@ class Registry:
         if self._is_registry(cache, REMOTE_MAIN):
             return False
         if cache.rev(REMOTE_MAIN):
-            raise RegistryNotFound(
-                f"{self.url} already has a main branch without gitreg.toml: not a registry"
-            )
+            raise RegistryNotFound(f"{self.url} already has a main branch without gitreg.toml: not a registry")
         commit = self._initial_commit(cache)
         res = cache.push([f"{commit}:{MAIN}"])
         if not res.ok:
@@ -413,9 +410,7 @@ class Registry:
             raise VersionNotFound(st.name, "latest (every version is deregistered)")
         return latest
 
-    def _with_sidecars(
-        self, view: _View | None, st: ModelState, vs: Sequence[VersionState]
-    ) -> list[ModelVersion]:
+    def _with_sidecars(self, view: _View | None, st: ModelState, vs: Sequence[VersionState]) -> list[ModelVersion]:
         assert view is not None
         with view.git.cat_file() as cf:
             blobs = cf.get_many([f"refs/tags/{v.tag}:models/{st.name}/model.toml" for v in vs])
@@ -423,9 +418,7 @@ class Registry:
         for v, blob in zip(vs, blobs):
             sc = None
             if blob is not None:
-                sc = sidecar_mod.loads(
-                    blob.decode("utf-8", errors="replace"), f"{v.tag}:models/{st.name}/model.toml"
-                )
+                sc = sidecar_mod.loads(blob.decode("utf-8", errors="replace"), f"{v.tag}:models/{st.name}/model.toml")
             out.append(
                 ModelVersion(
                     st.name,
@@ -457,15 +450,11 @@ class Registry:
             raw = cf.get(base + "model.toml")
             if raw is None:
                 raise ArtifactError(f"{v.tag} has no model.toml: it was not registered by gitreg")
-            sc = sidecar_mod.loads(
-                raw.decode("utf-8", errors="replace"), f"{v.tag}:models/{st.name}/model.toml"
-            )
+            sc = sidecar_mod.loads(raw.decode("utf-8", errors="replace"), f"{v.tag}:models/{st.name}/model.toml")
             kinds = list(sc.artifacts) if format == "all" else [format]
             for k in kinds:
                 if k not in sc.artifacts:
-                    raise ArtifactError(
-                        f"{v.tag} has no {k} artifact (it has: {', '.join(sc.artifacts) or 'none'})"
-                    )
+                    raise ArtifactError(f"{v.tag} has no {k} artifact (it has: {', '.join(sc.artifacts) or 'none'})")
             pointers = {k: self._pointer(cf, base, sc.artifacts[k], v.tag) for k in kinds}
         out_dir = Path(dest) if dest is not None else Path.cwd() / st.name
         written, total = [], 0
@@ -486,8 +475,7 @@ class Registry:
             raise IntegrityError(f"{tag}: {art.path} is not a valid LFS pointer", hint="run: gitreg check")
         if (ptr.oid, ptr.size) != (art.sha256, art.size):
             raise IntegrityError(
-                f"{tag}: {art.path} pointer ({ptr.oid[:12]}…) does not match the sidecar's sha256 "
-                f"({art.sha256[:12]}…)",
+                f"{tag}: {art.path} pointer ({ptr.oid[:12]}…) does not match the sidecar's sha256 ({art.sha256[:12]}…)",
                 hint="run: gitreg check",
             )
         return ptr
@@ -541,9 +529,7 @@ class Registry:
         lineage: dict[str, Any] = {
             "code": work_tree_info(Path.cwd()),
             "data": [metadata.data_fingerprint(d) for d in data],
-            "command": command
-            if command is not None
-            else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "command": command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         }
         parent_ref = self._parent(parent) if parent else None
         lineage["parent"] = parent_ref
@@ -600,9 +586,7 @@ class Registry:
             commit = cache.commit(
                 commit_parent, files, f"Register {name} v{new}", ident, when, replace_dirs=[f"models/{name}"]
             )
-            tag_obj = cache.make_tag(
-                tag, commit, tag_message(TagEvent(Kind.REGISTER, name, str(new))), ident, when
-            )
+            tag_obj = cache.make_tag(tag, commit, tag_message(TagEvent(Kind.REGISTER, name, str(new))), ident, when)
             return tag, [f"{commit}:{MAIN}", f"{tag_obj}:refs/tags/{tag}"], commit, str(new)
 
         tag, commit, new = self._publish(cache, name, attempt, explicit_tag=explicit is not None)
@@ -662,9 +646,7 @@ class Registry:
                 target = v.commit
             elif reference.stage is not None:
                 v = self._resolve(st, reference)
-                ev = TagEvent(
-                    Kind.UNASSIGN, st.name, version=v.version, stage=reference.stage, counter=st.next_counter
-                )
+                ev = TagEvent(Kind.UNASSIGN, st.name, version=v.version, stage=reference.stage, counter=st.next_counter)
                 target = v.commit
             elif text == reference.name:
                 if st.deprecated:
@@ -709,9 +691,7 @@ class Registry:
                         warnings.append(f"{v.tag}: no model.toml (registered outside gitreg); not checked")
                         continue
                     try:
-                        sc = sidecar_mod.loads(
-                            raw.decode("utf-8", errors="replace"), f"{v.tag}:{base}model.toml"
-                        )
+                        sc = sidecar_mod.loads(raw.decode("utf-8", errors="replace"), f"{v.tag}:{base}model.toml")
                     except GitregError as e:
                         problems.append(e.message)
                         continue
@@ -722,9 +702,7 @@ class Registry:
                         if ptr is None:
                             problems.append(f"{v.tag}: {art.path} is missing or not an LFS pointer")
                         elif (ptr.oid, ptr.size) != (art.sha256, art.size):
-                            problems.append(
-                                f"{v.tag}: {art.path} pointer does not match the sidecar's sha256/size"
-                            )
+                            problems.append(f"{v.tag}: {art.path} pointer does not match the sidecar's sha256/size")
                         else:
                             wanted.setdefault(ptr.oid, (ptr, f"{v.tag}:{art.path}"))
             for stage, ver in st.stages.items():
@@ -733,9 +711,7 @@ class Registry:
         problems += self._check_objects(view, wanted, warnings)
         return CheckReport(nversions, len(wanted), tuple(problems), tuple(warnings))
 
-    def _check_objects(
-        self, view: _View, wanted: dict[str, tuple[lfs.Pointer, str]], warnings: list[str]
-    ) -> list[str]:
+    def _check_objects(self, view: _View, wanted: dict[str, tuple[lfs.Pointer, str]], warnings: list[str]) -> list[str]:
         problems = []
         if self.location.is_local:
             root = view.git.git_dir / "lfs"
@@ -746,9 +722,7 @@ class Registry:
                     continue
                 got, size = lfs.sha256_file(path)
                 if (got, size) != (oid, ptr.size):
-                    problems.append(
-                        f"{where}: LFS object {oid[:12]}… is corrupt (sha256 {got[:12]}…, {size} bytes)"
-                    )
+                    problems.append(f"{where}: LFS object {oid[:12]}… is corrupt (sha256 {got[:12]}…, {size} bytes)")
         elif self.url.startswith(("http://", "https://")):
             missing = lfs.remote_missing(self.url, [p for p, _ in wanted.values()])
             problems += [

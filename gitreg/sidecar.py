@@ -66,8 +66,7 @@ class Sidecar:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema": self.schema, "model": dict(self.model)}
         out["artifacts"] = {
-            k: {"path": a.path, "sha256": a.sha256, "size": a.size, **dict(a.extra)}
-            for k, a in self.artifacts.items()
+            k: {"path": a.path, "sha256": a.sha256, "size": a.size, **dict(a.extra)} for k, a in self.artifacts.items()
         }
         for s in SECTIONS:
             value = getattr(self, s)

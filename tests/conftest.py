@@ -105,10 +105,16 @@ def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
     return p.stdout.strip()
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """gitreg as a real subprocess (``python -m gitreg``), with the test's environment."""
     return subprocess.run(
-        [sys.executable, "-m", "gitreg", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=timeout, check=False,
+        [sys.executable, "-m", "gitreg", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
     )

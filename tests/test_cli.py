@@ -28,8 +28,24 @@ def test_full_flow_through_cli_runner(registry_path: Path, onnx_file, tmp_path: 
     r = str(registry_path)
     metrics = tmp_path / "metrics.json"
     metrics.write_text('{"accuracy": 0.9}')
-    res = invoke("push", str(onnx_file()), "--name", "digits", "--metrics", str(metrics), "--metric", "f1=0.8",
-                 "--param", "lr=0.01", "--label", "team=vision", "-d", "first", "--registry", r)
+    res = invoke(
+        "push",
+        str(onnx_file()),
+        "--name",
+        "digits",
+        "--metrics",
+        str(metrics),
+        "--metric",
+        "f1=0.8",
+        "--param",
+        "lr=0.01",
+        "--label",
+        "team=vision",
+        "-d",
+        "first",
+        "--registry",
+        r,
+    )
     assert res.exit_code == 0 and res.stdout.strip() == "digits@v1.0.0"
     res = invoke("push", str(onnx_file()), "--name", "digits", "--bump", "major", "--registry", r, "--json")
     assert json.loads(res.stdout)["ref"] == "digits@v2.0.0"
@@ -111,7 +127,8 @@ def refs_of(reg: Path) -> str:
 
 
 @pytest.mark.parametrize(
-    "name", ["Digits", "dig its", "a@b", "a#b", "a!b", "a/b", "a:b"],
+    "name",
+    ["Digits", "dig its", "a@b", "a#b", "a!b", "a/b", "a:b"],
 )
 def test_bad_names_write_nothing(registry_path: Path, onnx_file, name: str) -> None:
     before = refs_of(registry_path)

@@ -31,8 +31,15 @@ def test_eight_writers_five_versions_each(tmp_path: Path, onnx_file) -> None:
         # Each writer has its own cache, like eight machines sharing one registry.
         env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / f"cache{w}"), "PYTHONPATH": str(REPO_ROOT)}
         model = "shared" if w < 6 else f"solo{w}"
-        procs.append(subprocess.Popen([sys.executable, "-c", WRITER, str(reg), model, *files], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(reg), model, *files],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     refs = []
     for p in procs:
         out, err = p.communicate(timeout=600)

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from gitreg import Registry
+from gitreg import sidecar as sidecar_mod
+from gitreg.errors import GitregError
 from gitreg.refs import parse_tag
 from tests.support.gto import gto_json, require_gto, run_gto
 
@@ -30,9 +32,7 @@ pytestmark = pytest.mark.gto
 
 # -- plain git ----------------------------------------------------------------------------------------
 def sh(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
-    p = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}
-    )
+    p = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     assert p.returncode == 0, f"git {' '.join(args)} failed: {p.stderr}"
     return p.stdout.strip()
 
@@ -279,9 +279,16 @@ def test_gto_version_on_a_commit_with_an_older_gitreg_sidecar(
 
     assert_registry_agrees(registry, registry_path)
     assert_model_agrees(registry, registry_path, "digits")
-    mv = registry.show("digits@v1.0.1")
-    assert mv.sidecar is None or mv.sidecar.version == "1.0.1", (
-        f"digits@v1.0.1 shown with the sidecar of digits@v{mv.sidecar.version}"
+    shown = registry.show("digits@v1.0.1").sidecar
+    try:
+        out = registry.pull("digits@v1.0.1", tmp_path / "pulled")
+    except GitregError:
+        pulled = None  # refusing is fine: v1.0.1 has no artifacts of its own
+    else:
+        pulled = sidecar_mod.loads((tmp_path / "pulled" / "model.toml").read_text(), "pulled").version
+        assert out.version == "v1.0.1"
+    assert (shown.version if shown else None, pulled) == (None, None), (
+        "digits@v1.0.1 (registered by gto) is shown/pulled with digits@v1.0.0's sidecar and artifacts"
     )
 
 
@@ -374,6 +381,11 @@ def test_unassigning_the_newer_holder_falls_back_to_the_older(
     assert_model_agrees(registry, registry_path, "churn")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known divergence (DESIGN §4): gitreg orders stage events by #N counter, GTO by tagger "
+    "second with ties going to the earliest-registered version; gitreg's own writes never tie",
+)
 def test_same_second_assignments_tie_break(
     registry: Registry, registry_path: Path, onnx_file: Callable[..., Path], tmp_path: Path
 ) -> None:

@@ -33,7 +33,7 @@ HOOK_MARK = "hook-env-passed-through"
 def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Isolate git from the machine's and user's config; the server inherits this too."""
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     global_config = home / "gitconfig"
     global_config.write_text("")
     for key, value in {
@@ -84,9 +84,7 @@ def test_push_and_clone_lfs_file_over_http(server: HttpServer, tmp_path: Path) -
 
     stored = list(server.lfs_root.rglob(oid))
     assert len(stored) == 1 and stored[0].read_bytes() == payload
-    assert git("ls-remote", url, "refs/heads/main").stdout.startswith(
-        git("rev-parse", "HEAD", cwd=work).stdout.strip()
-    )
+    assert git("ls-remote", url, "refs/heads/main").stdout.startswith(git("rev-parse", "HEAD", cwd=work).stdout.strip())
 
     clone = tmp_path / "w2"
     git(*LFS_FILTERS, "clone", "--quiet", url, str(clone))

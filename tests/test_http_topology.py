@@ -185,9 +185,7 @@ def test_pull_from_fresh_cache_downloads_only_that_version(
 
 
 # -- 3. check, and a missing object ------------------------------------------------------------------
-def test_check_over_http_detects_missing_object(
-    served: tuple[Path, str], server: HttpServer, tmp_path: Path
-) -> None:
+def test_check_over_http_detects_missing_object(served: tuple[Path, str], server: HttpServer, tmp_path: Path) -> None:
     _, url = served
     reg = Registry(url)
     f1, f2 = artifact(tmp_path, 21), artifact(tmp_path, 22)
@@ -326,9 +324,7 @@ def test_two_clients_alternate_pushes(
         reg = Registry(url)
         versions = reg.versions("shared")
         assert [v.version for v in versions] == ["1.0.0", "1.0.1", "1.0.2", "1.0.3"]
-        assert [v.sidecar.artifacts["onnx"].sha256 for v in versions if v.sidecar] == [
-            sha256(f) for _, _, f in pushed
-        ]
+        assert [v.sidecar.artifacts["onnx"].sha256 for v in versions if v.sidecar] == [sha256(f) for _, _, f in pushed]
         [summary] = reg.list()
         assert (summary.latest, summary.versions) == ("v1.0.3", 4)
         assert [e.version for e in reg.history("shared")] == ["1.0.0", "1.0.1", "1.0.2", "1.0.3"]

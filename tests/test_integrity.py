@@ -22,8 +22,9 @@ def object_of(registry: Registry, registry_path: Path, ref: str) -> Path:
     return registry_path / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
 
 
-def test_deleted_object_is_reported_by_check_and_pull(registry: Registry, registry_path: Path, onnx_file,
-                                                      tmp_path: Path) -> None:
+def test_deleted_object_is_reported_by_check_and_pull(
+    registry: Registry, registry_path: Path, onnx_file, tmp_path: Path
+) -> None:
     registry.push_files([onnx_file()], "m")
     registry.push_files([onnx_file()], "m")
     obj = object_of(registry, registry_path, "m@v1.0.0")
@@ -40,8 +41,9 @@ def test_deleted_object_is_reported_by_check_and_pull(registry: Registry, regist
     registry.pull("m@v1.0.1", tmp_path / "ok")  # the other version is unaffected
 
 
-def test_tampered_object_is_reported_and_never_written(registry: Registry, registry_path: Path, onnx_file,
-                                                       tmp_path: Path) -> None:
+def test_tampered_object_is_reported_and_never_written(
+    registry: Registry, registry_path: Path, onnx_file, tmp_path: Path
+) -> None:
     registry.push_files([onnx_file()], "m")
     obj = object_of(registry, registry_path, "m")
     data = bytearray(obj.read_bytes())
@@ -57,19 +59,24 @@ def test_tampered_object_is_reported_and_never_written(registry: Registry, regis
     assert not report.ok and "corrupt" in report.problems[0]
 
 
-def test_hook_rejects_moving_and_deleting_registry_tags(registry: Registry, registry_path: Path, onnx_file,
-                                                       tmp_path: Path) -> None:
+def test_hook_rejects_moving_and_deleting_registry_tags(
+    registry: Registry, registry_path: Path, onnx_file, tmp_path: Path
+) -> None:
     registry.push_files([onnx_file()], "m")
     registry.push_files([onnx_file()], "m")
     clone = tmp_path / "clone"
     git("clone", "-q", registry_path.as_uri(), str(clone))
-    p = subprocess.run(["git", "-C", str(clone), "push", "origin", ":refs/tags/m@v1.0.0"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        ["git", "-C", str(clone), "push", "origin", ":refs/tags/m@v1.0.0"], capture_output=True, text=True
+    )
     assert p.returncode != 0
     assert "remote: gitreg: REJECT immutable-tag: refusing to delete m@v1.0.0" in p.stderr
     git("-C", str(clone), "tag", "-f", "-a", "m@v1.0.0", "-m", "moved", "m@v1.0.1")
-    p = subprocess.run(["git", "-C", str(clone), "push", "--force", "origin", "refs/tags/m@v1.0.0"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        ["git", "-C", str(clone), "push", "--force", "origin", "refs/tags/m@v1.0.0"],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode != 0 and "refusing to move m@v1.0.0" in p.stderr
     assert registry.show("m@v1.0.0").commit != registry.show("m@v1.0.1").commit
 
@@ -83,11 +90,24 @@ def test_hook_rejects_plain_blobs_missing_objects_and_bad_sidecars(registry_path
         d.mkdir(parents=True, exist_ok=True)
         for name, content in files.items():
             (d / name).write_bytes(content)
-        git("-C", str(clone), "-c", "filter.lfs.clean=cat", "-c", "filter.lfs.process=", "-c",
-            "filter.lfs.required=false", "add", "-A")
+        git(
+            "-C",
+            str(clone),
+            "-c",
+            "filter.lfs.clean=cat",
+            "-c",
+            "filter.lfs.process=",
+            "-c",
+            "filter.lfs.required=false",
+            "add",
+            "-A",
+        )
         git("-C", str(clone), "commit", "-qm", "x")
-        p = subprocess.run(["git", "-C", str(clone), "push", "--no-verify", "origin", "HEAD:main"],
-                           capture_output=True, text=True)
+        p = subprocess.run(
+            ["git", "-C", str(clone), "push", "--no-verify", "origin", "HEAD:main"],
+            capture_output=True,
+            text=True,
+        )
         git("-C", str(clone), "reset", "-q", "--hard", "origin/main")
         assert p.returncode != 0
         return p.stderr
@@ -101,7 +121,10 @@ def test_hook_rejects_plain_blobs_missing_objects_and_bad_sidecars(registry_path
     err = attempt({"model.toml": b"schema = [\n"})
     assert "REJECT sidecar: corrupt sidecar models/m/model.toml" in err
     assert git("--git-dir", str(registry_path), "ls-tree", "--name-only", "-r", "main").split() == [
-        ".gitattributes", "gitreg.toml", "stages.toml"]
+        ".gitattributes",
+        "gitreg.toml",
+        "stages.toml",
+    ]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
@@ -110,9 +133,12 @@ def test_interrupted_push_leaves_registry_consistent(tmp_path: Path, onnx_file, 
     Registry(reg).init()
     big = onnx_file(pad=60_000_000)  # big enough that the push is still running when the signal lands
     for delay in (0.3, 0.9, 1.5):
-        proc = subprocess.Popen([sys.executable, "-m", "gitreg", "push", str(big), "--name", "big",
-                                 "--registry", str(reg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gitreg", "push", str(big), "--name", "big", "--registry", str(reg)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(delay)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
@@ -144,6 +170,9 @@ def test_read_commands_import_no_heavy_libraries(registry: Registry, registry_pa
         "print(json.dumps(heavy), file=sys.stderr)\n"
     )
     for args in (["list"], ["list", "m"], ["show", "m"], ["history", "m"], ["check"]):
-        p = subprocess.run([sys.executable, "-c", code, *args, "--registry", str(registry_path)],
-                           capture_output=True, text=True)
+        p = subprocess.run(
+            [sys.executable, "-c", code, *args, "--registry", str(registry_path)],
+            capture_output=True,
+            text=True,
+        )
         assert json.loads(p.stderr.strip().splitlines()[-1]) == [], (args, p.stderr)

@@ -25,7 +25,10 @@ names = st.from_regex(r"\A[a-z0-9](?:[a-z0-9_-]{0,20}[a-z0-9])?\Z")
 nums = st.integers(min_value=0, max_value=10**6)
 pre_ids = st.one_of(st.integers(0, 999).map(str), st.from_regex(r"\A[a-z][a-z0-9-]{0,6}\Z"))
 versions = st.builds(
-    Version, nums, nums, nums,
+    Version,
+    nums,
+    nums,
+    nums,
     st.one_of(st.none(), st.lists(pre_ids, min_size=1, max_size=3).map(".".join)),
     st.one_of(st.none(), st.from_regex(r"\A[0-9a-zA-Z-]{1,6}(\.[0-9a-zA-Z-]{1,6}){0,2}\Z")),
 )
@@ -91,8 +94,21 @@ def test_gto_tag_table(tag: str, expected: TagEvent) -> None:
 
 @pytest.mark.parametrize(
     "tag",
-    ["my.model@v1.0.0", "-x@v1.0.0", "x-@v1.0.0", "churn@1.0.0", "churn#pr.od#1", "churn@deprecated!",
-     "churn@created", "churn@v01.0.0", "churn@V1.0.0", "churn@v1.0", "v1.0.0", "models//churn@v1.0.0", ""],
+    [
+        "my.model@v1.0.0",
+        "-x@v1.0.0",
+        "x-@v1.0.0",
+        "churn@1.0.0",
+        "churn#pr.od#1",
+        "churn@deprecated!",
+        "churn@created",
+        "churn@v01.0.0",
+        "churn@V1.0.0",
+        "churn@v1.0",
+        "v1.0.0",
+        "models//churn@v1.0.0",
+        "",
+    ],
 )
 def test_not_registry_tags(tag: str) -> None:
     assert parse_tag(tag) is None
@@ -103,9 +119,7 @@ def test_valid_names(name: str) -> None:
     assert check_name(name) == name
 
 
-@pytest.mark.parametrize(
-    "name", ["", "Digits", "dig its", "a@b", "a#b", "a!b", "a/b", "a:b", "-a", "a-", "a.b", "ä"]
-)
+@pytest.mark.parametrize("name", ["", "Digits", "dig its", "a@b", "a#b", "a!b", "a/b", "a:b", "-a", "a-", "a.b", "ä"])
 def test_invalid_names_say_the_rule(name: str) -> None:
     with pytest.raises(InvalidName, match="lower-case letters"):
         check_name(name)
@@ -132,8 +146,20 @@ def test_bad_references(text: str) -> None:
 
 
 def test_semver_precedence() -> None:
-    order = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
-             "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.9.0", "1.10.0", "2.0.0-rc.1", "2.0.0"]
+    order = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.9.0",
+        "1.10.0",
+        "2.0.0-rc.1",
+        "2.0.0",
+    ]
     parsed = [Version.parse(v) for v in order]
     assert sorted(reversed(parsed)) == parsed
     assert Version.parse("1.0.0+a") == Version.parse("1.0.0+b")  # build metadata has no precedence
@@ -141,8 +167,12 @@ def test_semver_precedence() -> None:
 
 @pytest.mark.parametrize(
     "start, part, expected",
-    [("1.2.3", "major", "2.0.0"), ("1.2.3", "minor", "1.3.0"), ("1.2.3", "patch", "1.2.4"),
-     ("1.3.0-rc.1", "patch", "1.3.0")],
+    [
+        ("1.2.3", "major", "2.0.0"),
+        ("1.2.3", "minor", "1.3.0"),
+        ("1.2.3", "patch", "1.2.4"),
+        ("1.3.0-rc.1", "patch", "1.3.0"),
+    ],
 )
 def test_bump(start: str, part: str, expected: str) -> None:
     assert str(Version.parse(start).bump(part)) == expected
@@ -155,12 +185,17 @@ def test_invalid_versions(text: str) -> None:
 
 
 def test_messages_match_gto() -> None:
-    assert tag_message(TagEvent(Kind.REGISTER, "churn", version="0.0.1")) == \
-        "Registering artifact churn version v0.0.1"
-    assert tag_message(TagEvent(Kind.ASSIGN, "churn", version="0.0.1", stage="prod")) == \
-        "Assigning stage prod to artifact churn version v0.0.1"
-    assert tag_message(TagEvent(Kind.UNASSIGN, "churn", version="0.0.1", stage="prod")) == \
-        "Unassigning stage 'prod' to artifact 'churn' version 'v0.0.1'"
-    assert tag_message(TagEvent(Kind.DEREGISTER, "churn", version="0.0.1")) == \
-        "Deregistering artifact churn version v0.0.1"
+    assert tag_message(TagEvent(Kind.REGISTER, "churn", version="0.0.1")) == "Registering artifact churn version v0.0.1"
+    assert (
+        tag_message(TagEvent(Kind.ASSIGN, "churn", version="0.0.1", stage="prod"))
+        == "Assigning stage prod to artifact churn version v0.0.1"
+    )
+    assert (
+        tag_message(TagEvent(Kind.UNASSIGN, "churn", version="0.0.1", stage="prod"))
+        == "Unassigning stage 'prod' to artifact 'churn' version 'v0.0.1'"
+    )
+    assert (
+        tag_message(TagEvent(Kind.DEREGISTER, "churn", version="0.0.1"))
+        == "Deregistering artifact churn version v0.0.1"
+    )
     assert tag_message(TagEvent(Kind.DEPRECATE, "churn")) == "Deprecating artifact 'churn'"

@@ -34,8 +34,15 @@ def test_push_writes_commit_tag_sidecar_and_lfs_object(registry: Registry, regis
     f = onnx_file()
     data = f.parent / "train.csv"
     data.write_text("a,b\n1,2\n")
-    mv = registry.push_files([f], "digits", metrics={"acc": 0.9}, params={"lr": 0.1}, labels={"team": "x"},
-                             description="first", data=[data])
+    mv = registry.push_files(
+        [f],
+        "digits",
+        metrics={"acc": 0.9},
+        params={"lr": 0.1},
+        labels={"team": "x"},
+        description="first",
+        data=[data],
+    )
     assert (mv.ref, mv.tag) == ("digits@v1.0.0", "digits@v1.0.0")
     gd = ["--git-dir", str(registry_path)]
     assert git(*gd, "cat-file", "-t", "digits@v1.0.0") == "tag"  # annotated
@@ -43,7 +50,9 @@ def test_push_writes_commit_tag_sidecar_and_lfs_object(registry: Registry, regis
     msg = git(*gd, "for-each-ref", "--format=%(contents:subject)", "refs/tags/digits@v1.0.0")
     assert msg == "Registering artifact digits version v1.0.0"
     assert git(*gd, "ls-tree", "--name-only", "main", "models/digits/").split() == [
-        "models/digits/model.onnx", "models/digits/model.toml"]
+        "models/digits/model.onnx",
+        "models/digits/model.toml",
+    ]
     pointer = git(*gd, "show", "main:models/digits/model.onnx")
     oid = sha(f)
     assert pointer == f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {f.stat().st_size}"
@@ -70,8 +79,9 @@ def test_versions_bump_and_are_immutable(registry: Registry, onnx_file) -> None:
     assert [v.version for v in registry.versions("m")] == ["1.0.0", "1.0.1", "1.1.0", "2.0.0", "2.5.0-rc.1"]
 
 
-def test_each_version_replaces_the_previous_files(registry: Registry, registry_path: Path, onnx_file,
-                                                  tmp_path: Path) -> None:
+def test_each_version_replaces_the_previous_files(
+    registry: Registry, registry_path: Path, onnx_file, tmp_path: Path
+) -> None:
     pt = tmp_path / "model.pt"
     import zipfile
 
@@ -82,9 +92,14 @@ def test_each_version_replaces_the_previous_files(registry: Registry, registry_p
     registry.push_files([onnx_file()], "m")
     gd = ["--git-dir", str(registry_path)]
     assert git(*gd, "ls-tree", "--name-only", "m@v1.0.0", "models/m/").split() == [
-        "models/m/model.onnx", "models/m/model.pt", "models/m/model.toml"]
+        "models/m/model.onnx",
+        "models/m/model.pt",
+        "models/m/model.toml",
+    ]
     assert git(*gd, "ls-tree", "--name-only", "main", "models/m/").split() == [
-        "models/m/model.onnx", "models/m/model.toml"]
+        "models/m/model.onnx",
+        "models/m/model.toml",
+    ]
     assert registry.show("m@v1.0.0").sidecar.model["framework"] == "torch"
 
 

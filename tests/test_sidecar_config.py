@@ -56,10 +56,16 @@ def test_unknown_sections_survive() -> None:
     [
         ("not toml [", "corrupt sidecar"),
         ("schema = 1\n", r"\[model\]"),
-        ('schema = 1\n[model]\nname = "a"\nversion = "1.0.0"\n[artifacts.onnx]\npath = "m.onnx"\n'
-         'sha256 = "xyz"\nsize = 1\n', "sha256"),
-        ('schema = 1\n[model]\nname = "a"\nversion = "1.0.0"\n[artifacts.onnx]\npath = "../m.onnx"\n'
-         f'sha256 = "{SHA}"\nsize = 1\n', "plain file name"),
+        (
+            'schema = 1\n[model]\nname = "a"\nversion = "1.0.0"\n[artifacts.onnx]\npath = "m.onnx"\n'
+            'sha256 = "xyz"\nsize = 1\n',
+            "sha256",
+        ),
+        (
+            'schema = 1\n[model]\nname = "a"\nversion = "1.0.0"\n[artifacts.onnx]\npath = "../m.onnx"\n'
+            f'sha256 = "{SHA}"\nsize = 1\n',
+            "plain file name",
+        ),
         ('schema = "1"\n', "schema"),
     ],
 )
@@ -100,7 +106,13 @@ def test_metrics_parsing(tmp_path: Path) -> None:
 
 
 def test_params_are_typed() -> None:
-    assert [metadata.parse_scalar(v) for v in ["3", "0.5", "true", "adam", "1e-3"]] == [3, 0.5, True, "adam", 1e-3]
+    assert [metadata.parse_scalar(v) for v in ["3", "0.5", "true", "adam", "1e-3"]] == [
+        3,
+        0.5,
+        True,
+        "adam",
+        1e-3,
+    ]
 
 
 def test_data_fingerprint(tmp_path: Path) -> None:

@@ -11,10 +11,15 @@ def rec(tag: str, commit: str, t: int, annotated: bool = True) -> TagRecord:
 
 
 def test_versions_latest_and_deregistration() -> None:
-    st = fold([
-        rec("m@v1.0.0", "c1", 1), rec("m@v1.10.0", "c3", 3), rec("m@v1.9.0", "c2", 2),
-        rec("m@v1.10.0!", "c3", 4), rec("other@v0.1.0", "c4", 5),
-    ])
+    st = fold(
+        [
+            rec("m@v1.0.0", "c1", 1),
+            rec("m@v1.10.0", "c3", 3),
+            rec("m@v1.9.0", "c2", 2),
+            rec("m@v1.10.0!", "c3", 4),
+            rec("other@v0.1.0", "c4", 5),
+        ]
+    )
     m = st["m"]
     assert [v.version for v in m.active_versions()] == ["1.0.0", "1.9.0"]
     assert m.latest().version == "1.9.0"
@@ -29,8 +34,10 @@ def test_prerelease_is_latest_like_gto() -> None:
 
 def test_stage_holder_follows_counter_and_falls_back_on_unassign() -> None:
     records = [
-        rec("m@v1.0.0", "c1", 1), rec("m@v1.1.0", "c2", 2),
-        rec("m#prod#1", "c1", 3), rec("m#prod#2", "c2", 4),
+        rec("m@v1.0.0", "c1", 1),
+        rec("m@v1.1.0", "c2", 2),
+        rec("m#prod#1", "c1", 3),
+        rec("m#prod#2", "c2", 4),
     ]
     assert fold(records)["m"].stages == {"prod": "1.1.0"}
     records.append(rec("m#prod!#3", "c2", 5))
@@ -43,20 +50,39 @@ def test_stage_holder_follows_counter_and_falls_back_on_unassign() -> None:
 
 def test_counter_orders_stage_events_not_time() -> None:
     # Tagger clocks can disagree; the counter is the order gitreg writes.
-    m = fold([rec("m@v1.0.0", "c1", 1), rec("m@v1.1.0", "c2", 2),
-              rec("m#prod#2", "c2", 3), rec("m#prod#5", "c1", 3)])["m"]
+    m = fold(
+        [
+            rec("m@v1.0.0", "c1", 1),
+            rec("m@v1.1.0", "c2", 2),
+            rec("m#prod#2", "c2", 3),
+            rec("m#prod#5", "c1", 3),
+        ]
+    )["m"]
     assert m.stages == {"prod": "1.0.0"}
 
 
 def test_stage_on_deregistered_version_is_ignored_like_gto() -> None:
-    m = fold([rec("m@v1.0.0", "c1", 1), rec("m@v1.1.0", "c2", 2), rec("m#prod#1", "c1", 3),
-              rec("m#prod#2", "c2", 4), rec("m@v1.1.0!", "c2", 5)])["m"]
+    m = fold(
+        [
+            rec("m@v1.0.0", "c1", 1),
+            rec("m@v1.1.0", "c2", 2),
+            rec("m#prod#1", "c1", 3),
+            rec("m#prod#2", "c2", 4),
+            rec("m@v1.1.0!", "c2", 5),
+        ]
+    )["m"]
     assert m.stages == {"prod": "1.0.0"}
 
 
 def test_problems_are_reported_not_fatal() -> None:
-    m = fold([rec("m@v1.0.0", "c1", 1), rec("m@v1.1.0", "c1", 2), rec("m#prod#1", "zz", 3),
-              rec("m@v2.0.0", "c9", 4, annotated=False)])["m"]
+    m = fold(
+        [
+            rec("m@v1.0.0", "c1", 1),
+            rec("m@v1.1.0", "c1", 2),
+            rec("m#prod#1", "zz", 3),
+            rec("m@v2.0.0", "c9", 4, annotated=False),
+        ]
+    )["m"]
     text = "\n".join(m.problems)
     assert "same commit" in text and "holds no version" in text and "lightweight" in text
     assert "2.0.0" not in m.versions
@@ -72,7 +98,9 @@ def test_deprecation_and_revival() -> None:
 def test_history_is_in_time_order_with_versions_resolved() -> None:
     m = fold([rec("m#prod#1", "c1", 3), rec("m@v1.0.0", "c1", 1), rec("m@v1.0.0!", "c1", 9)])["m"]
     assert [(e.kind, e.version) for e in m.events] == [
-        (Kind.REGISTER, "1.0.0"), (Kind.ASSIGN, "1.0.0"), (Kind.DEREGISTER, "1.0.0"),
+        (Kind.REGISTER, "1.0.0"),
+        (Kind.ASSIGN, "1.0.0"),
+        (Kind.DEREGISTER, "1.0.0"),
     ]
     assert m.last_time == 9
 

@@ -103,9 +103,7 @@ def make_git_app(git_root: Path, remote_user: str = "gitreg-test") -> WSGIApp:
         env.update({k: str(environ[k]) for k in _CGI_VARS if environ.get(k)})
         if environ.get("HTTP_GIT_PROTOCOL"):
             env["GIT_PROTOCOL"] = environ["HTTP_GIT_PROTOCOL"]
-        proc = subprocess.Popen(
-            ["git", "http-backend"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
+        proc = subprocess.Popen(["git", "http-backend"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert proc.stdin is not None and proc.stdout is not None
         length = int(environ.get("CONTENT_LENGTH") or 0)
         pump = threading.Thread(target=_pump, args=(environ["wsgi.input"], proc.stdin, length), daemon=True)

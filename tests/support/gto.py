@@ -72,9 +72,7 @@ def _installed(venv: Path) -> bool:
         return False
     # Cheap version check without starting gto (its imports take ~1 s).
     pattern = f"gto-{GTO_VERSION}.dist-info"
-    return any(venv.glob(f"lib/python*/site-packages/{pattern}")) or any(
-        venv.glob(f"Lib/site-packages/{pattern}")
-    )
+    return any(venv.glob(f"lib/python*/site-packages/{pattern}")) or any(venv.glob(f"Lib/site-packages/{pattern}"))
 
 
 def gto_executable() -> Path | None:
@@ -185,8 +183,7 @@ def gto_json(
     proc = run_gto(args, repo, env)
     if proc.returncode != 0:
         raise AssertionError(
-            f"gto {' '.join(args)} failed (exit {proc.returncode})\n"
-            f"stderr:\n{proc.stderr}\nstdout:\n{proc.stdout}"
+            f"gto {' '.join(args)} failed (exit {proc.returncode})\nstderr:\n{proc.stderr}\nstdout:\n{proc.stdout}"
         )
     try:
         return json.loads(proc.stdout)

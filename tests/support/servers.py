@@ -45,9 +45,7 @@ class HttpServer:
 
 
 @contextmanager
-def http_registry(
-    root: Path, env: Mapping[str, str] | None = None, timeout: float = 30.0
-) -> Iterator[HttpServer]:
+def http_registry(root: Path, env: Mapping[str, str] | None = None, timeout: float = 30.0) -> Iterator[HttpServer]:
     """Run the git + LFS server for the duration of the ``with`` block.
 
     The server inherits ``os.environ`` (plus ``env``), which is also what hooks in served
@@ -97,9 +95,7 @@ def _wait_for_port(proc: subprocess.Popen[bytes], log_path: Path, timeout: float
     raise RuntimeError(f"git/LFS server did not start in {timeout} s:\n{_tail(log_path)}")
 
 
-def _wait_until_answering(
-    proc: subprocess.Popen[bytes], base_url: str, log_path: Path, timeout: float
-) -> None:
+def _wait_until_answering(proc: subprocess.Popen[bytes], base_url: str, log_path: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
