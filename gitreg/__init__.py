@@ -1,15 +1,30 @@
 """gitreg: a git-native model registry.
 
 Versions are annotated git tags in GTO's grammar, artifacts are Git LFS objects, metadata is a TOML
-sidecar. ``Registry`` is the whole API; heavy libraries (onnx, torch) load only when a write needs them.
+sidecar. ``Registry`` is the whole API. Names load on first use (PEP 562), so ``import gitreg`` is
+cheap and heavy libraries (onnx, torch) load only when a write needs them.
 """
 
 from __future__ import annotations
 
-from gitreg import errors
-from gitreg.registry import CheckReport, HistoryEvent, ModelSummary, ModelVersion, PullResult, Registry
-from gitreg.sidecar import Artifact, Sidecar
+import importlib
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from gitreg import errors
+    from gitreg.registry import CheckReport, HistoryEvent, ModelSummary, ModelVersion, PullResult, Registry
+    from gitreg.sidecar import Artifact, Sidecar
+
+_EXPORTS = {
+    "Artifact": "gitreg.sidecar",
+    "CheckReport": "gitreg.registry",
+    "HistoryEvent": "gitreg.registry",
+    "ModelSummary": "gitreg.registry",
+    "ModelVersion": "gitreg.registry",
+    "PullResult": "gitreg.registry",
+    "Registry": "gitreg.registry",
+    "Sidecar": "gitreg.sidecar",
+}
 __all__ = [
     "Artifact",
     "CheckReport",
@@ -21,3 +36,15 @@ __all__ = [
     "Sidecar",
     "errors",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "errors":
+        return importlib.import_module("gitreg.errors")
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'gitreg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

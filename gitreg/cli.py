@@ -291,6 +291,15 @@ def deprecate(ref: str, registry: str | None, as_json: bool) -> None:
         click.echo(ev.tag)
 
 
+@cli.command()
+@registry_option
+def demo(registry: str | None) -> None:
+    """Train a tiny model, push two versions, list, show, pull, check and predict."""
+    from gitreg import demo as demo_mod
+
+    demo_mod.run(registry, say=click.echo)
+
+
 @cli.group(hidden=True)
 def hook() -> None:
     """Server-side git hooks."""

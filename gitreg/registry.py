@@ -416,9 +416,7 @@ class Registry:
             blobs = cf.get_many([f"refs/tags/{v.tag}:models/{st.name}/model.toml" for v in vs])
         out = []
         for v, blob in zip(vs, blobs):
-            sc = None
-            if blob is not None:
-                sc = sidecar_mod.loads(blob.decode("utf-8", errors="replace"), f"{v.tag}:models/{st.name}/model.toml")
+            sc = _own_sidecar(blob, v, st.name)
             out.append(
                 ModelVersion(
                     st.name,
@@ -448,9 +446,9 @@ class Registry:
         base = f"refs/tags/{v.tag}:models/{st.name}/"
         with view.git.cat_file() as cf:
             raw = cf.get(base + "model.toml")
-            if raw is None:
-                raise ArtifactError(f"{v.tag} has no model.toml: it was not registered by gitreg")
-            sc = sidecar_mod.loads(raw.decode("utf-8", errors="replace"), f"{v.tag}:models/{st.name}/model.toml")
+            sc = _own_sidecar(raw, v, st.name)
+            if raw is None or sc is None:
+                raise ArtifactError(f"{v.tag} has no sidecar of its own: it was registered outside gitreg")
             kinds = list(sc.artifacts) if format == "all" else [format]
             for k in kinds:
                 if k not in sc.artifacts:
@@ -696,7 +694,11 @@ class Registry:
                         problems.append(e.message)
                         continue
                     if sc.name != name or Version.parse(sc.version) != Version.parse(v.version):
-                        problems.append(f"{v.tag}: sidecar says {sc.name}@v{sc.version}")
+                        warnings.append(
+                            f"{v.tag}: its commit holds {sc.name}@v{sc.version}'s sidecar "
+                            "(registered outside gitreg); not checked"
+                        )
+                        continue
                     for art in sc.artifacts.values():
                         ptr = lfs.parse_pointer(cf.get(base + art.path))
                         if ptr is None:
@@ -733,6 +735,20 @@ class Registry:
         else:
             warnings.append("LFS objects not checked: only file and HTTP(S) registries can be queried")
         return problems
+
+
+def _own_sidecar(blob: bytes | None, v: VersionState, name: str) -> Sidecar | None:
+    """The sidecar at a version's commit, if it is that version's own.
+
+    A version registered by another tool (``gto register``) on a later commit sees the previous
+    gitreg version's files; showing or pulling those under its name would be a lie.
+    """
+    if blob is None:
+        return None
+    sc = sidecar_mod.loads(blob.decode("utf-8", errors="replace"), f"{v.tag}:models/{name}/model.toml")
+    if sc.name != name or Version.parse(sc.version) != Version.parse(v.version):
+        return None
+    return sc
 
 
 def _framework(stored: Mapping[str, Any]) -> str:

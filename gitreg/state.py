@@ -159,9 +159,10 @@ def fold(records: list[TagRecord]) -> dict[str, ModelState]:
             if e.kind is Kind.DEREGISTER and e.version in st.versions:
                 st.versions[e.version].deregistered = True
         _fold_stages(st, by_commit)
-        last_reg = max((e.time for e in st.events if e.kind is Kind.REGISTER), default=-1)
+        # GTO: a model is deprecated while its newest event of any kind is the deprecation.
+        last_other = max((e.time for e in st.events if e.kind is not Kind.DEPRECATE), default=-1)
         last_dep = max((e.time for e in st.events if e.kind is Kind.DEPRECATE), default=-1)
-        st.deprecated = last_dep >= 0 and last_dep >= last_reg
+        st.deprecated = last_dep >= 0 and last_dep > last_other
     return models
 
 

@@ -21,7 +21,7 @@ NAME, EMAIL = "Test Bot", "bot@example.com"
 @pytest.fixture
 def git_env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     gitconfig = home / "gitconfig"
     gitconfig.write_text("")
     return {

@@ -132,7 +132,7 @@ def test_interrupted_push_leaves_registry_consistent(tmp_path: Path, onnx_file, 
     reg = tmp_path / "reg.git"
     Registry(reg).init()
     big = onnx_file(pad=60_000_000)  # big enough that the push is still running when the signal lands
-    for delay in (0.3, 0.9, 1.5):
+    for delay in (0.05, 0.3, 0.9, 1.5):
         proc = subprocess.Popen(
             [sys.executable, "-m", "gitreg", "push", str(big), "--name", "big", "--registry", str(reg)],
             stdout=subprocess.PIPE,

@@ -199,3 +199,11 @@ def test_messages_match_gto() -> None:
         == "Deregistering artifact churn version v0.0.1"
     )
     assert tag_message(TagEvent(Kind.DEPRECATE, "churn")) == "Deprecating artifact 'churn'"
+
+
+def test_public_api_is_curated() -> None:
+    import gitreg
+
+    assert gitreg.__all__ == sorted(gitreg.__all__)
+    for name in gitreg.__all__:
+        assert getattr(gitreg, name) is not None

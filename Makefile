@@ -1,0 +1,36 @@
+# Two commands on a fresh Debian machine: `make demo` and `make test` (README).
+# Everything installs into .venv (torch 2.13.0 first: it comes from local disk as a CPU build;
+# a plain `torch` requirement could pull a multi-GB CUDA build) and .venvs/gto (GTO for interop tests).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml tests/support/requirements-http.txt
+	@command -v git-lfs >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq git-lfs; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[all,dev]' -r tests/support/requirements-http.txt
+	$(PY) -m tests.support.gto
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/gitreg demo
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/bench_list.py
+	$(PY) benchmarks/bench_pull.py
+	$(PY) benchmarks/bench_push.py
+
+clean:
+	rm -rf $(VENV) .venvs build *.egg-info
