@@ -70,9 +70,7 @@ def isolate(prefix: str, keep: bool | None = None) -> Path:
 
 # -- running things ---------------------------------------------------------------------------------
 def git(*args: str, cwd: Path | str | None = None, input: bytes | None = None) -> str:
-    p = subprocess.run(
-        ["git", *args], cwd=cwd, input=input, capture_output=True, check=False
-    )
+    p = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, check=False)
     if p.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed ({p.returncode}): {p.stderr.decode(errors='replace')}")
     return p.stdout.decode().strip()
@@ -90,9 +88,7 @@ def gitreg_argv() -> list[str]:
 def run_checked(argv: Sequence[str], **kw) -> subprocess.CompletedProcess:
     p = subprocess.run(list(argv), capture_output=True, check=False, **kw)
     if p.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(argv)} exited {p.returncode}:\n{p.stderr.decode(errors='replace')[-2000:]}"
-        )
+        raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}:\n{p.stderr.decode(errors='replace')[-2000:]}")
     return p
 
 
@@ -113,6 +109,21 @@ def measure(
     return out
 
 
+def measure_cmd(argv: Sequence[str], runs: int, **kw) -> tuple[list[float], list[float]]:
+    """Wall and CPU (user+sys of the process and everything it waited for) of a command."""
+    import resource
+
+    walls, cpus = [], []
+    for _ in range(runs):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        run_checked(argv, **kw)
+        walls.append(time.perf_counter() - t0)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
+    return walls, cpus
+
+
 def med(ts: Sequence[float]) -> float:
     return statistics.median(ts)
 
@@ -121,12 +132,19 @@ def stats(ts: Sequence[float]) -> str:
     return f"min {min(ts):8.3f} s  median {med(ts):8.3f} s  (n={len(ts)})"
 
 
-def row(label: str, ts: Sequence[float], target: float | None = None, width: int = 58) -> None:
+def row(
+    label: str,
+    ts: Sequence[float],
+    target: float | None = None,
+    width: int = 58,
+    cpu: Sequence[float] | None = None,
+) -> None:
     """One result line; with ``target`` (seconds), says whether the median meets it."""
     verdict = ""
     if target is not None:
         verdict = f"  target <= {target:g} s: {'MET' if med(ts) <= target else 'MISSED'}"
-    print(f"  {label:<{width}} {stats(ts)}{verdict}")
+    extra = f"  cpu median {med(cpu):6.3f} s" if cpu else ""
+    print(f"  {label:<{width}} {stats(ts)}{extra}{verdict}")
 
 
 def ratio_line(label: str, num: float, den: float, target: float | None = None, width: int = 58) -> None:

@@ -71,6 +71,10 @@ class Version:
 
     @classmethod
     def parse(cls, text: str) -> Version:
+        return _parse_version(text) if isinstance(text, str) else _parse_version_uncached(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Version:
         m = _VERSION_RE.match(text.strip()) if isinstance(text, str) else None
         if not m:
             raise InvalidVersion(f"invalid version {text!r}: use semantic versioning, e.g. 1.2.0 (or v1.2.0)")
@@ -118,6 +122,16 @@ class Version:
 
     def __hash__(self) -> int:
         return hash(self._key())
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_version(text: str) -> Version:
+    # Listing 10k versions sorts them by semver: parse each string once (bench_list.py).
+    return Version._parse(text)
+
+
+def _parse_version_uncached(text: object) -> Version:
+    return Version._parse(text)  # type: ignore[arg-type]
 
 
 # -- tags -------------------------------------------------------------------------------------------

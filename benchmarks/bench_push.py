@@ -1,0 +1,182 @@
+"""Push speed: ``Registry.push_files`` of a 200 MB ONNX artifact vs hashing + copying it.
+
+Fixture: a local bare registry (``Registry(path).init()``), whose cache clone is created by one
+untimed warm-up push of a tiny model, and one 200 MB valid ONNX file per timed run (a float32
+initializer of 50M values, a different seed each, so every push stores a new LFS object).
+
+Timed (3 runs each, min and median, the same files for every contender):
+
+* gitreg: ``Registry(path).push_files([file], "big")`` (validate ONNX, hash into the LFS store,
+  ``git lfs push --object-id``, commit + annotated tag with plumbing, ``push --atomic``);
+* baseline 1: hashlib sha256 of the file (1 MiB blocks), then ``cp`` of it (target: gitreg <= 1.3x);
+  also the one-pass floor (read once, hash and write each block);
+* baseline 2: the git-lfs work-tree way, in a clone with ``git lfs install --local`` and
+  ``git lfs track "*.onnx"``: ``git add`` + ``git commit`` + ``git tag -a`` + ``git push --atomic``
+  (git-lfs's pre-push hook uploads the object). Copying the file into the work tree is not timed.
+
+    python benchmarks/bench_push.py [--size-mb 200] [--runs 3] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # isolation (isolate() below) must happen before gitreg is imported
+    IDENTITY,
+    MB,
+    copy_hashing,
+    git,
+    header,
+    isolate,
+    machine_note,
+    make_big_onnx,
+    med,
+    ratio_line,
+    row,
+    sha256_file,
+)
+
+ROOT = isolate("push")
+os.environ.update(IDENTITY)  # explicit: author/committer fixed before gitreg is imported
+
+from gitreg import Registry  # noqa: E402
+
+NAME = "big"
+TARGET = 1.3
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=float, default=200.0, help="artifact size in MB (10^6 bytes)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--profile", action="store_true", help="cProfile one extra push_files and print the top")
+    ap.add_argument("--keep", action="store_true", help="keep the temp fixture")
+    args = ap.parse_args()
+    n_floats = int(args.size_mb * MB) // 4
+
+    machine_note()
+    header("fixture")
+    reg = ROOT / "registry.git"
+    Registry(reg).init()
+    warm = make_big_onnx(ROOT / "warm.onnx", 1000, seed=0)
+    t0 = time.perf_counter()
+    Registry(reg).push_files([warm], "warmup")
+    print(f"  warm-up push (creates the cache clone): {time.perf_counter() - t0:.2f} s")
+    src = ROOT / "src"
+    src.mkdir()
+    t0 = time.perf_counter()
+    n_files = args.runs + (1 if args.profile else 0)
+    files = [make_big_onnx(src / f"run{k}.onnx", n_floats, seed=100 + k) for k in range(n_files)]
+    size = files[0].stat().st_size
+    print(f"  {n_files} ONNX files of {size:,} B generated in {time.perf_counter() - t0:.1f} s")
+    out = ROOT / "out"
+    out.mkdir()
+
+    def settle() -> None:
+        os.sync()  # earlier writes are flushed before each timed step, not during it
+
+    # -- gitreg ---------------------------------------------------------------------------------
+    header(f"gitreg Registry.push_files ({args.runs} runs, a new {size // MB} MB object each)")
+    t_gitreg = []
+    for k in range(args.runs):
+        settle()
+        t0 = time.perf_counter()
+        mv = Registry(reg).push_files([files[k]], NAME)
+        t_gitreg.append(time.perf_counter() - t0)
+        print(f"    run {k + 1}: {mv.ref} in {t_gitreg[-1]:.3f} s")
+    row("Registry(path).push_files([file], 'big')", t_gitreg)
+
+    # -- baseline 1 -------------------------------------------------------------------------------
+    header(f"baseline 1: sha256 + copy ({args.runs} runs)")
+    t_sha_cp, t_one = [], []
+    dst = out / "copy.bin"
+    for k in range(args.runs):
+        dst.unlink(missing_ok=True)
+        settle()
+        t0 = time.perf_counter()
+        sha256_file(files[k])
+        subprocess.run(["cp", str(files[k]), str(dst)], check=True)
+        t_sha_cp.append(time.perf_counter() - t0)
+    for k in range(args.runs):
+        dst.unlink(missing_ok=True)
+        settle()
+        t0 = time.perf_counter()
+        copy_hashing(files[k], dst)
+        t_one.append(time.perf_counter() - t0)
+    dst.unlink(missing_ok=True)
+    row("sha256 (hashlib, 1 MiB) then cp", t_sha_cp)
+    row("one pass: read + sha256 + write", t_one)
+
+    # -- baseline 2: work tree + git-lfs -------------------------------------------------------------
+    header(f"baseline 2: work tree + git-lfs: add + commit + tag + push ({args.runs} runs)")
+    wt = ROOT / "wt"
+    git("clone", "--quiet", str(reg), str(wt))
+    git("lfs", "install", "--local", cwd=wt)
+    git("lfs", "track", "*.onnx", cwd=wt)
+    git("add", ".gitattributes", cwd=wt)
+    git("commit", "--quiet", "-m", "track onnx", cwd=wt)
+    git("push", "--quiet", "origin", "main", cwd=wt)
+    (wt / "models" / "bigwt").mkdir(parents=True, exist_ok=True)
+    t_wt, t_wt_steps = [], []
+    for k in range(args.runs):
+        target = wt / "models" / "bigwt" / "model.onnx"
+        shutil.copyfile(files[k], target)  # the exported file is in the work tree: untimed
+        settle()
+        tag = f"bigwt@v1.0.{k}"
+        steps = []
+        t0 = time.perf_counter()
+        for argv in (
+            ["add", "models/bigwt/model.onnx"],
+            ["commit", "--quiet", "-m", f"Register bigwt v1.0.{k}"],
+            ["tag", "-a", tag, "-m", f"Registering artifact bigwt version v1.0.{k}"],
+            ["push", "--quiet", "--atomic", "origin", "main", f"refs/tags/{tag}"],
+        ):
+            s0 = time.perf_counter()
+            git(*argv, cwd=wt)
+            steps.append(time.perf_counter() - s0)
+        t_wt.append(time.perf_counter() - t0)
+        t_wt_steps.append(steps)
+        print(
+            f"    run {k + 1}: add {steps[0]:.3f} s, commit {steps[1]:.3f} s, tag {steps[2]:.3f} s, "
+            f"push {steps[3]:.3f} s"
+        )
+    row("git add + commit + tag + push (git-lfs filters and pre-push)", t_wt)
+    ptr = git("show", "HEAD:models/bigwt/model.onnx", cwd=wt)
+    assert ptr.startswith("version https://git-lfs.github.com/spec/v1"), "work tree did not store a pointer"
+
+    header("ratios (median / median)")
+    ratio_line("gitreg push_files / (sha256 + cp)", med(t_gitreg), med(t_sha_cp), TARGET)
+    ratio_line("gitreg push_files / one-pass read+sha256+write", med(t_gitreg), med(t_one))
+    ratio_line("work-tree git-lfs / (sha256 + cp)", med(t_wt), med(t_sha_cp))
+    ratio_line("work-tree git-lfs / gitreg push_files", med(t_wt), med(t_gitreg))
+    print(
+        f"  throughput: gitreg {size / med(t_gitreg) / MB:.0f} MB/s, sha256+cp {size / med(t_sha_cp) / MB:.0f} MB/s, "
+        f"work tree {size / med(t_wt) / MB:.0f} MB/s"
+    )
+
+    if args.profile:
+        header("cProfile of one more push_files (cumulative time, top 30)")
+        prof = cProfile.Profile()
+        settle()
+        prof.enable()
+        Registry(reg).push_files([files[-1]], NAME)
+        prof.disable()
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(30)
+        print(buf.getvalue())
+    machine_note()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
