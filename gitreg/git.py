@@ -121,6 +121,19 @@ class Git:
             raise GitFailed(argv, proc.returncode, err)
         return proc
 
+    def smudge(self, path: str, pointer: bytes, out) -> subprocess.CompletedProcess:
+        """``git lfs smudge``: the one call that must download, so GIT_LFS_SKIP_SMUDGE is dropped."""
+        env = {k: v for k, v in self._env.items() if k != "GIT_LFS_SKIP_SMUDGE"}
+        return subprocess.run(
+            self.argv("lfs", "smudge", "--", path),
+            input=pointer,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=self.git_dir,
+            check=False,
+        )
+
     def out(self, *args: str, **kw) -> str:
         return self.run(*args, **kw).stdout.strip()
 

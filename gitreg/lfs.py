@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -161,16 +160,7 @@ def push_objects(git: Git, oids: Iterable[str]) -> None:
 
 def smudge(git: Git, pointer: Pointer, path: str, out) -> None:
     """Fetch one object through git-lfs (its endpoint, auth and verification) into ``out``."""
-    p = subprocess.run(
-        git.argv("lfs", "smudge", "--", path),
-        input=pointer.text().encode(),
-        stdout=out,
-        stderr=subprocess.PIPE,
-        # The one git-lfs call that must smudge: everywhere else GIT_LFS_SKIP_SMUDGE=1 protects us.
-        env={k: v for k, v in git._env.items() if k != "GIT_LFS_SKIP_SMUDGE"},
-        cwd=git.git_dir,
-        check=False,
-    )
+    p = git.smudge(path, pointer.text().encode(), out)
     if p.returncode != 0:
         err = p.stderr.decode(errors="replace")
         if "not found" in err.lower() or "404" in err or "does not exist" in err:

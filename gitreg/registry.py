@@ -202,12 +202,12 @@ class Registry:
     def _is_registry(self, git: Git, main: str) -> bool:
         return git.read_blob(f"{main}:gitreg.toml") is not None
 
-    def _check_local(self) -> Git | None:
+    def _check_local(self, must_exist: bool = False) -> Git | None:
         """The local registry repo, None if it is the default and does not exist yet."""
         path = self.location.path
         assert path is not None
         if not path.exists():
-            if self.location.is_default:
+            if self.location.is_default and not must_exist:
                 return None
             raise RegistryNotFound(f"no registry at {path}", hint=f"create one: gitreg init --registry {path}")
         git = Git(path)
@@ -299,8 +299,7 @@ class Registry:
             assert path is not None
             with self._lock(path.parent / f".{path.name}.init.lock"):
                 if path.exists() and any(path.iterdir()):
-                    self.location = config.Location(self.url, "option", path)  # must exist now
-                    self._check_local()
+                    self._check_local(must_exist=True)
                     hook.install(path)
                     return False
                 path.parent.mkdir(parents=True, exist_ok=True)
