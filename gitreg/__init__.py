@@ -12,10 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gitreg import errors
+    from gitreg.api import check_parity, load, push
+    from gitreg.predictor import Predictor
     from gitreg.registry import CheckReport, HistoryEvent, ModelSummary, ModelVersion, PullResult, Registry
     from gitreg.sidecar import Artifact, Sidecar
 
 _EXPORTS = {
+    "load": "gitreg.api",
+    "check_parity": "gitreg.api",
+    "push": "gitreg.api",
+    "Predictor": "gitreg.predictor",
     "Artifact": "gitreg.sidecar",
     "CheckReport": "gitreg.registry",
     "HistoryEvent": "gitreg.registry",
@@ -31,10 +37,14 @@ __all__ = [
     "HistoryEvent",
     "ModelSummary",
     "ModelVersion",
+    "Predictor",
     "PullResult",
     "Registry",
     "Sidecar",
+    "check_parity",
     "errors",
+    "load",
+    "push",
 ]
 
 

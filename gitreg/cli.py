@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from gitreg.errors import GitregError
+from gitreg.errors import GitregError, UsageError
 
 DEBUG = "GITREG_DEBUG"
 
@@ -86,8 +86,20 @@ def init(registry: str | None) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--name", "-n", required=True, help="Model name: lower-case letters, digits, '-', '_'.")
+@click.option(
+    "--from-python",
+    "from_python",
+    metavar="MODULE:FUNCTION",
+    help="Call FUNCTION (in a module or a .py file) for a model to export, or a dict of gitreg.push arguments.",
+)
+@click.option("--script", is_flag=True, help="TorchScript by torch.jit.script instead of trace (with --from-python).")
+@click.option(
+    "--allow-parity-failure",
+    is_flag=True,
+    help="Register even if the exported artifacts disagree with the model (recorded as passed = false).",
+)
 @click.option("--version", "version", help="Version to register, e.g. 1.2.0 (versions are immutable).")
 @click.option(
     "--bump",
@@ -106,6 +118,9 @@ def init(registry: str | None) -> None:
 def push(
     paths: tuple[str, ...],
     name: str,
+    from_python: str | None,
+    script: bool,
+    allow_parity_failure: bool,
     version: str | None,
     bump: str | None,
     metric: tuple[str, ...],
@@ -118,7 +133,8 @@ def push(
     registry: str | None,
     as_json: bool,
 ) -> None:
-    """Register exported artifacts (.onnx, TorchScript .pt) as a new version of a model."""
+    """Register a new version of a model: exported artifacts (.onnx, TorchScript .pt), or a live
+    model returned by --from-python, which is exported and parity-checked first."""
     from gitreg import metadata
 
     metrics: dict[str, float] = {}
@@ -127,18 +143,31 @@ def push(
     metrics.update(metadata.metrics_from_pairs(metric))
     params = {k: metadata.parse_scalar(v) for k, v in metadata.parse_pairs(param, "param").items()}
     labels = metadata.parse_pairs(label, "label")
-    mv = _registry(registry).push_files(
-        list(paths),
-        name,
-        version=version,
-        bump=bump,
-        metrics=metrics,
-        params=params,
-        labels=labels,
-        description=description,
-        parent=parent,
-        data=list(data),
+    if bool(paths) == bool(from_python):
+        raise UsageError("give artifact PATHS or --from-python MODULE:FUNCTION (one of them)")
+    options: dict[str, Any] = dict(
+        version=version, bump=bump, description=description, parent=parent, data=list(data), registry=registry
     )
+    if from_python:
+        from gitreg import api, training
+
+        kwargs = training.call(from_python)  # {"model": ..., and any gitreg.push keyword}
+        model = kwargs.pop("model")
+        kwargs.pop("name", None)  # --name decides
+        kwargs["metrics"] = {**kwargs.get("metrics", {}), **metrics}
+        kwargs["params"] = {**kwargs.get("params", {}), **params}
+        kwargs["labels"] = {**kwargs.get("labels", {}), **labels}
+        kwargs.update({k: v for k, v in options.items() if v not in (None, [])})  # the command line wins
+        kwargs["script"] = script or bool(kwargs.get("script"))
+        kwargs["allow_parity_failure"] = allow_parity_failure or bool(kwargs.get("allow_parity_failure"))
+        mv = api.push(model, name, **kwargs)
+    else:
+        if script or allow_parity_failure:
+            raise UsageError("--script and --allow-parity-failure apply to --from-python (live models)")
+        options.pop("registry")
+        mv = _registry(registry).push_files(
+            list(paths), name, metrics=metrics, params=params, labels=labels, **options
+        )
     if as_json:
         _emit_json({"ref": mv.ref, "name": mv.name, "version": f"v{mv.version}", "tag": mv.tag, "commit": mv.commit})
     else:
@@ -289,6 +318,76 @@ def deprecate(ref: str, registry: str | None, as_json: bool) -> None:
         _emit_json(ev.to_dict())
     else:
         click.echo(ev.tag)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--data", type=click.Path(), help="Inputs: .npy, .npz (X) or .csv (default: seeded random inputs).")
+@registry_option
+@json_option
+def parity(ref: str, data: str | None, registry: str | None, as_json: bool) -> None:
+    """Re-check a stored version: TorchScript (torch) against ONNX (onnxruntime); exit 3 on failure."""
+    from gitreg import api
+
+    mv, report = api.check_parity(ref, data, registry=registry)
+    if as_json:
+        _emit_json({"ref": mv.ref, **report.to_section()})
+    else:
+        rows = [
+            (
+                p.actual,
+                p.expected,
+                p.samples,
+                f"{p.max_abs:.3g}",
+                f"{p.max_rel:.3g}",
+                "" if p.argmax_agreement is None else f"{p.argmax_agreement:.4f}",
+                "ok" if p.passed else "FAIL",
+            )
+            for p in report.pairs
+        ]
+        _table(rows, ("RUNTIME", "AGAINST", "SAMPLES", "MAX_ABS", "MAX_REL", "ARGMAX", ""))
+        click.echo(f"{mv.ref}: {report.message()}")
+    if not report.passed:
+        sys.exit(3)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--data", required=True, type=click.Path(), help="Inputs: .npy, .npz (X) or .csv.")
+@click.option("--target", metavar="COLUMN", help="CSV column holding labels (dropped from the inputs).")
+@click.option("--runtime", type=click.Choice(["onnxruntime", "torchscript"]), default="onnxruntime", show_default=True)
+@click.option("--proba", is_flag=True, help="Print class probabilities instead of labels.")
+@click.option("--output", "-o", type=click.Path(), help="Write predictions to this CSV file instead of stdout.")
+@registry_option
+@json_option
+def predict(
+    ref: str,
+    data: str,
+    target: str | None,
+    runtime: str,
+    proba: bool,
+    output: str | None,
+    registry: str | None,
+    as_json: bool,
+) -> None:
+    """Predict with a registered model on a data file (a quick check; use gitreg.load in code)."""
+    from gitreg import api
+    from gitreg.predictor import read_array_file
+
+    x, _ = read_array_file(data, target)
+    preds = api.predict(ref, x, runtime=runtime, proba=proba, registry=registry)
+    if as_json:
+        _emit_json(preds.tolist())
+    elif output:
+        import numpy as np
+
+        tmp = f"{output}.{os.getpid()}.tmp"
+        np.savetxt(tmp, preds.reshape(len(preds), -1), delimiter=",", fmt="%.9g")
+        os.replace(tmp, output)
+        click.echo(f"{len(preds)} predictions -> {output}")
+    else:
+        for row in preds.reshape(len(preds), -1):
+            click.echo(",".join(_num(v.item()) if hasattr(v, "item") else str(v) for v in row))
 
 
 @cli.command()

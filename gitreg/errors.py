@@ -122,3 +122,28 @@ class IntegrityError(GitregError):
     def __init__(self, message: str, problems: Sequence[str] = (), hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.problems = list(problems)
+
+
+class UnsupportedModel(GitregError):
+    """The object handed to ``gitreg.push`` is neither a torch module, a scikit-learn estimator nor files."""
+
+
+class ExportError(GitregError):
+    """The exporter (torch.onnx, torch.jit, skl2onnx) could not turn the model into an artifact."""
+
+
+class MissingDependency(GitregError):
+    """An optional package (torch, skl2onnx, …) is needed for this and is not installed."""
+
+    def __init__(self, package: str, extra: str, why: str) -> None:
+        super().__init__(f"{why} needs {package}, which is not installed", hint=f"pip install 'gitreg[{extra}]'")
+
+
+class InputError(GitregError):
+    """Data handed to a model does not fit its signature (rank, feature count, dtype)."""
+
+
+class ParityFailed(GitregError):
+    """Exported artifacts disagree with the original model (or each other) beyond the tolerances."""
+
+    exit_code = 3

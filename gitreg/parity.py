@@ -1,0 +1,170 @@
+"""Cross-runtime parity: do two runtimes give the same answers on the same inputs? (pure numpy)
+
+An element passes when ``|a - b| <= atol + rtol * |b|`` (numpy's ``allclose`` rule, ``b`` the
+reference). Relative error alone is never the judge: correct float32 exports reach 1e-3..1e-2
+relative error on logits near zero (../shared/research/export.md §3), so it is recorded, not used.
+For classifiers the argmax agreement is recorded beside it; labels flipping while every element
+is within tolerance cannot happen, but a user reading the sidecar wants the figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+DEFAULT_RTOL = 1e-4
+DEFAULT_ATOL = 1e-5
+BATCH = 8192  # rows per runtime call: large enough to be vectorised, small enough to bound memory
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One comparison, e.g. onnxruntime against eager torch."""
+
+    actual: str
+    expected: str
+    samples: int
+    max_abs: float
+    max_rel: float
+    passed: bool
+    argmax_agreement: float | None = None
+    worst_index: tuple[int, ...] = ()
+    worst_actual: float | None = None
+    worst_expected: float | None = None
+    problem: str | None = None  # shape or dtype mismatch, non-finite values
+
+    @property
+    def key(self) -> str:
+        return f"{self.actual}_vs_{self.expected}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "samples": self.samples,
+            "max_abs_error": self.max_abs,
+            "max_rel_error": self.max_rel,
+            "passed": self.passed,
+            "argmax_agreement": self.argmax_agreement,
+            "problem": self.problem,
+        }
+        return {k: v for k, v in d.items() if v is not None}
+
+    def describe(self) -> str:
+        """One line naming the worst element, for the error a failed push prints."""
+        if self.problem:
+            return f"{self.actual} vs {self.expected}: {self.problem}"
+        where = ",".join(str(i) for i in self.worst_index)
+        return (
+            f"{self.actual} vs {self.expected}: worst element [{where}] is {self.worst_actual:.7g} "
+            f"vs {self.worst_expected:.7g} (max abs error {self.max_abs:.3g} over {self.samples} samples)"
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    rtol: float
+    atol: float
+    pairs: tuple[Pair, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(p.passed for p in self.pairs)
+
+    @property
+    def samples(self) -> int:
+        return max((p.samples for p in self.pairs), default=0)
+
+    def failures(self) -> list[Pair]:
+        return [p for p in self.pairs if not p.passed]
+
+    def to_section(self) -> dict[str, Any]:
+        """The sidecar's ``[parity]`` table."""
+        out: dict[str, Any] = {"passed": self.passed, "rtol": self.rtol, "atol": self.atol, "samples": self.samples}
+        for p in self.pairs:
+            out[p.key] = p.to_dict()
+        return out
+
+    def message(self) -> str:
+        bad = self.failures()
+        if not bad:
+            return f"parity passed (rtol={self.rtol:g}, atol={self.atol:g})"
+        return f"parity failed (rtol={self.rtol:g}, atol={self.atol:g}): " + "; ".join(p.describe() for p in bad)
+
+
+def compare(
+    actual_name: str,
+    actual: np.ndarray,
+    expected_name: str,
+    expected: np.ndarray,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    classifier: bool = False,
+) -> Pair:
+    """Compare two outputs elementwise; ``expected`` is the reference (the original model)."""
+    a = np.asarray(actual)
+    b = np.asarray(expected)
+    n = int(b.shape[0]) if b.ndim else 1
+    fail = dict(actual=actual_name, expected=expected_name, samples=n, max_abs=float("inf"), max_rel=float("inf"))
+    if a.shape != b.shape:
+        if a.size == b.size and a.squeeze().shape == b.squeeze().shape:  # (n, 1) against (n,)
+            a = a.reshape(b.shape)
+        else:
+            return Pair(**fail, passed=False, problem=f"output shape {a.shape} differs from {b.shape}")
+    if not (np.issubdtype(a.dtype, np.number) and np.issubdtype(b.dtype, np.number)):
+        same = bool(np.array_equal(a, b))
+        return Pair(
+            **{**fail, "max_abs": 0.0 if same else float("inf"), "max_rel": 0.0 if same else float("inf")},
+            passed=same,
+            problem=None if same else "non-numeric outputs differ",
+        )
+    a64 = a.astype(np.float64)
+    b64 = b.astype(np.float64)
+    if not (np.isfinite(a64).all() and np.isfinite(b64).all()):
+        nan_same = bool(np.array_equal(a64, b64, equal_nan=True))
+        if not nan_same:
+            return Pair(**fail, passed=False, problem="non-finite values (nan/inf) differ")
+        a64, b64 = np.nan_to_num(a64), np.nan_to_num(b64)
+    diff = np.abs(a64 - b64)
+    excess = diff - (atol + rtol * np.abs(b64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(b64 != 0, diff / np.abs(b64), np.where(diff == 0, 0.0, np.inf))
+    worst = np.unravel_index(int(np.argmax(excess)), excess.shape) if excess.size else ()
+    agreement = None
+    if classifier and a64.ndim == 2 and a64.shape[1] > 1 and n:
+        agreement = float(np.mean(a64.argmax(axis=1) == b64.argmax(axis=1)))
+    return Pair(
+        actual=actual_name,
+        expected=expected_name,
+        samples=n,
+        max_abs=float(diff.max()) if diff.size else 0.0,
+        max_rel=float(rel.max()) if rel.size else 0.0,
+        passed=bool((excess <= 0).all()),
+        argmax_agreement=agreement,
+        worst_index=tuple(int(i) for i in worst),
+        worst_actual=float(a64[worst]) if excess.size else None,
+        worst_expected=float(b64[worst]) if excess.size else None,
+    )
+
+
+def check(
+    outputs: Mapping[str, np.ndarray],
+    reference: str,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    classifier: bool = False,
+) -> Report:
+    """Every runtime in ``outputs`` against ``reference``."""
+    ref = outputs[reference]
+    pairs = tuple(
+        compare(name, out, reference, ref, rtol, atol, classifier) for name, out in outputs.items() if name != reference
+    )
+    return Report(rtol, atol, pairs)
+
+
+def batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int = BATCH) -> np.ndarray:
+    """Run ``fn`` over ``x`` in large slices and stack the results (vectorised, bounded memory)."""
+    if len(x) <= batch:
+        return np.asarray(fn(x))
+    return np.concatenate([np.asarray(fn(x[i : i + batch])) for i in range(0, len(x), batch)])
