@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import gitreg
 from gitreg import Registry
 from gitreg.errors import ExportError, InputError, ParityFailed, UnsupportedModel, UsageError
 from tests.conftest import git, run_cli
 from tests.support import models
-
-torch = pytest.importorskip("torch")  # the torch extra is part of `make test`; this guards plain installs only
 
 
 @pytest.fixture(scope="module")
