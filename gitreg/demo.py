@@ -1,112 +1,109 @@
-"""``gitreg demo``: train a tiny model, push two versions, list, show, pull, check, predict.
+"""``gitreg demo``: what a training script does with gitreg, end to end, in a few seconds.
 
-It stays inside the core dependencies (numpy, onnx, onnxruntime): the "training" is a softmax
-regression fitted with numpy on synthetic data, exported with the ``onnx`` helper API. Later
-issues grow it into the torch/scikit-learn flow.
+Trains a small torch MLP on scikit-learn's bundled digits (no download), pushes an undertrained
+version and a better one with ``gitreg.push`` (TorchScript + ONNX export, parity on the held-out
+rows), then lists, shows, pulls, checks, and loads the better one under onnxruntime to predict.
+Needs the ``torch`` and ``sklearn`` extras (``make demo`` installs everything).
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from gitreg.errors import IntegrityError, MissingDependency
 from gitreg.registry import Registry
 
-NAME = "demo-classifier"
+NAME = "digits-mlp"
 
 
-def _data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    centers = np.array([[2.0, 0.0, 0.0, 1.0], [0.0, 2.0, 1.0, 0.0], [0.0, 0.0, 2.0, 2.0]])
-    y = rng.integers(0, 3, n)
-    x = centers[y] + rng.normal(scale=1.2, size=(n, 4))
-    return x.astype(np.float32), y
+def _train(x: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0) -> Any:
+    """A 64-32-10 MLP, mini-batch Adam; ``epochs`` decides how good it gets."""
+    import torch
 
-
-def _fit(x: np.ndarray, y: np.ndarray, epochs: int) -> tuple[np.ndarray, np.ndarray]:
-    w, b = np.zeros((4, 3), np.float32), np.zeros(3, np.float32)
-    onehot = np.eye(3, dtype=np.float32)[y]
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
-        z = x @ w + b
-        p = np.exp(z - z.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-        grad = (p - onehot) / len(x)
-        w -= 0.5 * x.T @ grad
-        b -= 0.5 * grad.sum(0)
-    return w, b
+        for idx in torch.randperm(len(xt), generator=gen).split(64):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
+            opt.step()
+    return model
 
 
-def _export(w: np.ndarray, b: np.ndarray, path: Path) -> Path:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
+    import torch
 
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["input", "W"], ["z"]),
-            helper.make_node("Add", ["z", "B"], ["logits"]),
-            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-        ],
-        "softmax_regression",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 4])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 3])],
-        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="gitreg-demo")
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
+    model.eval()
+    with torch.no_grad():
+        return float((model(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
 
 
 def run(registry: str | None = None, say: Callable[[str], None] = print) -> None:
     """The whole demo; raises GitregError on failure like any other command."""
-    import onnxruntime as ort
+    try:
+        import torch  # noqa: F401
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError as e:
+        raise MissingDependency(e.name or "torch", "all", "the demo") from None
+    import gitreg
 
     reg = Registry(registry)
-    say(f"registry: {reg.url}")
-    rng = np.random.default_rng(0)
-    x_train, y_train = _data(rng, 2000)
-    x_test, y_test = _data(rng, 500)
-    with tempfile.TemporaryDirectory(prefix="gitreg-demo-") as tmp:
-        work = Path(tmp)
-        pushed = []
-        for epochs in (1, 50):  # an undertrained version, then a better one
-            w, b = _fit(x_train, y_train, epochs)
-            acc = float(((x_test @ w + b).argmax(1) == y_test).mean())
-            path = _export(w, b, work / f"model-{epochs}.onnx")
-            mv = reg.push_files(
-                [path],
-                NAME,
-                metrics={"accuracy": round(acc, 4)},
-                params={"epochs": epochs},
-                description=f"softmax regression, {epochs} epochs",
-                command="gitreg demo",
-            )
-            pushed.append(mv)
-            say(f"$ gitreg push {path.name} --name {NAME} --metric accuracy={acc:.4f}  ->  {mv.ref}")
-        say("$ gitreg list")
-        for m in reg.list():
-            say(f"  {m.name:20} latest {m.latest}  ({m.versions} versions)")
-        best = reg.show(NAME)
-        say(
-            f"$ gitreg show {NAME}  ->  {best.ref}, accuracy {best.sidecar.metrics['accuracy']}, "
-            f"sha256 {best.sidecar.artifacts['onnx'].sha256[:12]}…"
+    created = reg.init()  # idempotent; a path that holds something else is refused
+    say(f"registry: {reg.url}{' (created)' if created else ''}")
+    x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(
+        (x / 16.0).astype(np.float32), y.astype(np.int64), test_size=0.3, random_state=0, stratify=y
+    )
+    pushed = []
+    for epochs in (1, 15):  # an undertrained version, then a better one
+        model = _train(x_train, y_train, epochs)
+        acc = _accuracy(model, x_test, y_test)
+        mv = gitreg.push(
+            model,
+            NAME,
+            example_inputs=x_train[:2],
+            eval_data=(x_test, y_test),
+            metrics={"accuracy": round(acc, 4)},
+            params={"epochs": epochs, "hidden": 32, "lr": 3e-3},
+            class_names=list(range(10)),
+            description=f"64-32-10 MLP on digits, {epochs} epoch(s)",
+            registry=reg,
+            command="gitreg demo",
         )
-        say(f"$ gitreg history {NAME}  ->  {len(reg.history(NAME))} events")
-        out = work / "pulled"
-        res = reg.pull(pushed[-1].ref, out)
-        say(f"$ gitreg pull {pushed[-1].ref} -o {out.name}  ->  {res.bytes} bytes, sha256 verified")
-        sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
-        proba = sess.run(None, {"input": x_test})[0]
-        acc = float((proba.argmax(1) == y_test).mean())
-        say(f"predict with onnxruntime on {len(x_test)} held-out rows: accuracy {acc:.4f}")
-        report = reg.check()
-        say(
-            f"$ gitreg check  ->  {'ok' if report.ok else 'PROBLEMS'}: {report.versions} versions, "
-            f"{report.objects} artifact objects verified"
-        )
-        if not report.ok:
-            from gitreg.errors import IntegrityError
-
-            raise IntegrityError("the registry check failed", report.problems)
+        pushed.append(mv)
+        say(f">>> gitreg.push(model, {NAME!r}, metrics={{'accuracy': {acc:.4f}}}, eval_data=...)  ->  {mv.ref}")
+    say("$ gitreg list")
+    for m in reg.list():
+        say(f"  {m.name:20} latest {m.latest}  ({m.versions} versions)")
+    best = reg.show(NAME)
+    sc = best.sidecar
+    assert sc is not None
+    ort_pair = sc.parity["onnxruntime_vs_eager"]
+    say(
+        f"$ gitreg show {NAME}  ->  {best.ref}: accuracy {sc.metrics['accuracy']}, artifacts "
+        f"{', '.join(f'{k} {a.size} B' for k, a in sc.artifacts.items())}; parity on {ort_pair['samples']} rows: "
+        f"onnxruntime max abs error {ort_pair['max_abs_error']:.2g}, "
+        f"argmax agreement {ort_pair['argmax_agreement']:.0%}"
+    )
+    say(f"$ gitreg history {NAME}  ->  {len(reg.history(NAME))} events")
+    predictor = gitreg.load(best.ref, registry=reg)
+    preds = predictor.predict(x_test)  # float32 or float64, one vectorised onnxruntime call
+    say(
+        f">>> gitreg.load({best.ref!r}).predict(X_test)  ->  {preds[:10].tolist()}…  "
+        f"accuracy {float((preds == y_test).mean()):.4f} on {len(x_test)} held-out digits"
+    )
+    report = reg.check()
+    say(
+        f"$ gitreg check  ->  {'ok' if report.ok else 'PROBLEMS'}: {report.versions} versions, "
+        f"{report.objects} artifact objects verified"
+    )
+    if not report.ok:
+        raise IntegrityError("the registry check failed", report.problems)
+    say(f"next: gitreg pull {best.ref} -o ./model   or   gitreg predict {NAME} --data X.npz")
