@@ -355,7 +355,13 @@ def parity(ref: str, data: str | None, registry: str | None, as_json: bool) -> N
 @click.argument("ref")
 @click.option("--data", required=True, type=click.Path(), help="Inputs: .npy, .npz (X) or .csv.")
 @click.option("--target", metavar="COLUMN", help="CSV column holding labels (dropped from the inputs).")
-@click.option("--runtime", type=click.Choice(["onnxruntime", "torchscript"]), default="onnxruntime", show_default=True)
+@click.option(
+    "--runtime",
+    type=click.Choice(["onnxruntime", "torchscript"]),
+    default="onnxruntime",
+    show_default=True,
+    help="Run the ONNX file under onnxruntime, or the TorchScript file under torch.",
+)
 @click.option("--proba", is_flag=True, help="Print class probabilities instead of labels.")
 @click.option("--output", "-o", type=click.Path(), help="Write predictions to this CSV file instead of stdout.")
 @registry_option
