@@ -9,7 +9,6 @@ gitreg never runs it at push time).
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +132,8 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
 
 def inspect_torchscript(path: Path) -> dict[str, Any]:
     """Recognise a TorchScript archive (a zip with ``code/`` entries) without importing torch."""
+    import zipfile
+
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()

@@ -23,8 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gitreg import artifacts as artifacts_mod
-from gitreg import config, hook, lfs, metadata
+from gitreg import config, lfs  # artifacts, hook and metadata load in the writes that use them
 from gitreg import sidecar as sidecar_mod
 from gitreg.errors import (
     ArtifactError,
@@ -211,8 +210,7 @@ class Registry:
                 return None
             raise RegistryNotFound(f"no registry at {path}", hint=f"create one: gitreg init --registry {path}")
         git = Git(path)
-        p = git.run("rev-parse", "--is-bare-repository", check=False)
-        if p.returncode != 0 or not self._is_registry(git, MAIN):
+        if not self._is_registry(git, MAIN):  # also false when path is no git repo at all: one process
             raise RegistryNotFound(
                 f"{path} is not a gitreg registry (no gitreg.toml on main)",
                 hint="point --registry at a registry, or create one with gitreg init",
@@ -280,20 +278,30 @@ class Registry:
             )
         return _View(git, REMOTE_MAIN)
 
-    def _state(self, view: _View | None, name: str | None = None) -> dict[str, ModelState]:
+    def _state(self, view: _View | None, name: str | None = None, details: bool = True) -> dict[str, ModelState]:
+        """Registry state from the tags; ``details=False`` skips tagger names and messages (faster)."""
         if view is None:
             return {}
         patterns = [f"refs/tags/{name}@*", f"refs/tags/{name}#*"] if name else ["refs/tags"]
-        return fold(view.git.tags(patterns))
+        return fold(view.git.tags(patterns, details=details))
 
     def _identity(self) -> Identity:
         if self._ident is None:
             self._ident = identity()
         return self._ident
 
+    def config(self) -> config.RegistryConfig:
+        """The registry's ``gitreg.toml`` (defaults when the embedded registry does not exist yet)."""
+        view = self._view()
+        if view is None:
+            return config.RegistryConfig()
+        raw = view.git.read_blob(f"{view.main}:gitreg.toml")
+        return config.RegistryConfig.parse(raw.decode("utf-8", errors="replace") if raw else None)
+
     # -- init -------------------------------------------------------------------------------------
     def init(self) -> bool:
         """Create the registry if needed; True if it was created, False if it already existed."""
+        from gitreg import hook
         if self.location.is_local:
             path = self.location.path
             assert path is not None
@@ -352,13 +360,13 @@ class Registry:
     def list(self) -> list[ModelSummary]:
         """Every model with its latest version and stage holders; tags only, no blob reads."""
         out = []
-        for name, st in sorted(self._state(self._view()).items()):
+        for name, st in sorted(self._state(self._view(), details=False).items()):
             latest = st.latest()
             out.append(
                 ModelSummary(
                     name,
                     f"v{latest.version}" if latest else None,
-                    len(st.active_versions()),
+                    sum(1 for v in st.versions.values() if not v.deregistered),
                     {s: f"v{v}" for s, v in sorted(st.stages.items())},
                     st.deprecated,
                     iso(st.last_time),
@@ -510,8 +518,14 @@ class Registry:
         signature: Mapping[str, Any] | None = None,
         extra_sections: Mapping[str, Mapping[str, Any]] | None = None,
         command: str | None = None,
+        framework: str | None = None,
+        artifact_info: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> ModelVersion:
-        """Register already-exported artifact files as a new version of ``name``."""
+        """Register already-exported artifact files as a new version of ``name``.
+
+        ``framework`` and ``artifact_info`` (extra keys per artifact kind, e.g. which exporter ran)
+        come from :mod:`gitreg.export` when gitreg exported the files itself.
+        """
         check_name(name)
         if version is not None and bump is not None:
             raise UsageError("give --version or --bump, not both")
@@ -522,6 +536,9 @@ class Registry:
             metrics = sidecar_mod.check_metrics(metrics or {})
         except ValueError as e:
             raise MetadataError(str(e)) from None
+        from gitreg import artifacts as artifacts_mod
+        from gitreg import metadata
+
         inputs = artifacts_mod.collect([os.fspath(p) for p in paths])
         lineage: dict[str, Any] = {
             "code": work_tree_info(Path.cwd()),
@@ -541,13 +558,18 @@ class Registry:
         stored = {inp.kind: (inp, lfs.store(inp.path, lfs_root)) for inp in inputs}
         lfs.push_objects(cache, [p.oid for _, p in stored.values()])
         pointer_blobs = {inp.stored_name: cache.hash_blob(p.text()) for inp, p in stored.values()}
-        sig = dict(signature or {})
-        onnx_in = stored.get("onnx")
-        if onnx_in and not sig:
-            sig = dict(onnx_in[0].info.get("signature", {}))
+        onnx_in = stored.get("onnx")  # read from the file; the caller's keys (task, classes) add to it
+        sig = {**(onnx_in[0].info.get("signature", {}) if onnx_in else {}), **dict(signature or {})}
         arts = {
             kind: Artifact(
-                kind, inp.stored_name, p.oid, p.size, {k: v for k, v in inp.info.items() if k != "signature"}
+                kind,
+                inp.stored_name,
+                p.oid,
+                p.size,
+                {
+                    **{k: v for k, v in inp.info.items() if k != "signature"},
+                    **dict((artifact_info or {}).get(kind, {})),
+                },
             )
             for kind, (inp, p) in stored.items()
         }
@@ -574,7 +596,7 @@ class Registry:
                 "created": iso(int(time.time())),
                 "author": f"{ident.name} <{ident.email}>",
                 "description": description,
-                "framework": _framework(stored),
+                "framework": framework or _framework(stored),
                 "labels": dict(labels or {}) or None,
             }
             sc = Sidecar(model=model, artifacts=arts, **sections)  # type: ignore[arg-type]

@@ -12,9 +12,11 @@ v1; unassigning v2 falls back to v1).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from gitreg.refs import Kind, TagEvent, Version, parse_tag
+from gitreg.refs import _TAG_RE, Kind, Version
 
 # GTO's event priorities, used to order events that share a timestamp.
 _PRIORITY = {
@@ -26,8 +28,9 @@ _PRIORITY = {
 }
 
 
-@dataclass(frozen=True)
-class TagRecord:
+# TagRecord and Event are NamedTuples, not frozen dataclasses: every read builds one of each per
+# tag of the registry, and a frozen dataclass costs ~4x as much to construct (bench_list.py).
+class TagRecord(NamedTuple):
     """One tag as ``for-each-ref`` reports it. ``commit`` is the peeled target."""
 
     tag: str
@@ -40,8 +43,7 @@ class TagRecord:
     message: str = ""
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """One registry event, as ``gitreg history`` reports it."""
 
     kind: Kind
@@ -81,11 +83,12 @@ class ModelState:
     def active_versions(self) -> list[VersionState]:
         """Registered, not deregistered versions, semver-ascending."""
         live = [v for v in self.versions.values() if not v.deregistered]
-        return sorted(live, key=lambda v: Version.parse(v.version))
+        return sorted(live, key=_semver_key)
 
     def latest(self) -> VersionState | None:
-        live = self.active_versions()
-        return live[-1] if live else None
+        """The highest live version; of equal ones (build metadata differs) the last, as a stable sort gives."""
+        live = [v for v in self.versions.values() if not v.deregistered]
+        return max(reversed(live), key=_semver_key) if live else None
 
     def stages_of(self, version: str) -> list[str]:
         return sorted(s for s, v in self.stages.items() if v == version)
@@ -100,6 +103,16 @@ class ModelState:
         return 1 + max((e.counter or 0 for e in self.events), default=0)
 
 
+@functools.lru_cache(maxsize=65536)
+def _version_key(version: str) -> tuple:
+    return Version.parse(version)._key()
+
+
+def _semver_key(v: VersionState) -> tuple:
+    """Semver precedence as a plain tuple: compared in C, computed once per version string."""
+    return _version_key(v.version)
+
+
 def _event_key(e: Event) -> tuple:
     return (e.time, _PRIORITY[e.kind], e.counter or 0, e.tag)
 
@@ -108,66 +121,87 @@ def _stage_key(e: Event) -> tuple:
     return (e.counter if e.counter is not None else -1, e.time, e.tag)
 
 
+_TAG_GROUPS = ("name", "version", "vcancel", "stage", "scancel", "counter")
+
+
+def _parse_tag(tag: str) -> tuple[Kind, str, str | None, str | None, int | None] | None:
+    """``refs.parse_tag`` (same regex, same answers) as a plain tuple: fold parses every tag per read."""
+    m = _TAG_RE.match(tag)
+    if m is None or "//" in tag:
+        return None
+    name, version, vcancel, stage, scancel, counter = m.group(*_TAG_GROUPS)
+    n = int(counter) if counter is not None else None
+    if version is not None:
+        return (Kind.DEREGISTER if vcancel else Kind.REGISTER), name, version, None, n
+    if stage is not None:
+        return (Kind.UNASSIGN if scancel else Kind.ASSIGN), name, None, stage, n
+    return Kind.DEPRECATE, name, None, None, n
+
+
 def fold(records: list[TagRecord]) -> dict[str, ModelState]:
     """Build the state of every model named by ``records``; non-registry tags are ignored."""
-    parsed: list[tuple[TagEvent, TagRecord]] = []
-    for r in records:
-        ev = parse_tag(r.tag)
-        if ev is not None:
-            parsed.append((ev, r))
-
     models: dict[str, ModelState] = {}
-    for ev, r in parsed:
-        st = models.setdefault(ev.name, ModelState(ev.name))
+    for r in records:
+        parsed = _parse_tag(r.tag)
+        if parsed is None:
+            continue
+        kind, name, version, stage, counter = parsed
+        st = models.get(name)
+        if st is None:
+            st = models[name] = ModelState(name)
         if not r.annotated:
             # GTO ignores lightweight tags; so do we, but say so in `check`.
             st.problems.append(f"{r.tag}: lightweight tag ignored (registry tags must be annotated)")
             continue
         st.events.append(
-            Event(
-                ev.kind,
-                ev.name,
-                r.tag,
-                r.commit,
-                r.time,
-                r.author,
-                r.author_email,
-                r.message,
-                version=ev.version,
-                stage=ev.stage,
-                counter=ev.counter,
-            )
+            Event(kind, name, r.tag, r.commit, r.time, r.author, r.author_email, r.message, version, stage, counter)
         )
 
+    register, deregister, deprecate = Kind.REGISTER, Kind.DEREGISTER, Kind.DEPRECATE
     for st in models.values():
-        st.events.sort(key=_event_key)
+        # One pass over the time-ordered events (a registry read folds every tag): registrations
+        # in order, the rest bucketed for the steps that need them.
+        events = st.events
+        events.sort(key=_event_key)
+        versions = st.versions
         by_commit: dict[str, str] = {}
-        for e in st.events:
-            if e.kind is Kind.REGISTER and e.version is not None:
-                if e.version in st.versions:
+        deregistered: list[str | None] = []
+        stage_at: list[int] = []  # positions of stage events in `events`
+        last_other = last_dep = -1  # newest time of a deprecation / of any other event
+        for i, e in enumerate(events):
+            kind = e.kind
+            if kind is deprecate:
+                last_dep = e.time
+                continue
+            last_other = e.time
+            if kind is register:
+                if e.version is None or e.version in versions:
                     continue
                 if e.commit in by_commit:
                     st.problems.append(
                         f"{e.tag}: same commit as {st.name}@v{by_commit[e.commit]} "
                         "(two versions of one model on one commit break GTO)"
                     )
-                st.versions[e.version] = VersionState(
+                versions[e.version] = VersionState(
                     st.name, e.version, e.tag, e.commit, e.time, e.author, e.author_email
                 )
                 by_commit.setdefault(e.commit, e.version)
-        for e in st.events:
-            if e.kind is Kind.DEREGISTER and e.version in st.versions:
-                st.versions[e.version].deregistered = True
-        _fold_stages(st, by_commit)
+            elif kind is deregister:
+                deregistered.append(e.version)
+            else:
+                stage_at.append(i)
+        for v in deregistered:
+            if v in versions:
+                versions[v].deregistered = True
+        _fold_stages(st, by_commit, stage_at)
         # GTO: a model is deprecated while its newest event of any kind is the deprecation.
-        last_other = max((e.time for e in st.events if e.kind is not Kind.DEPRECATE), default=-1)
-        last_dep = max((e.time for e in st.events if e.kind is Kind.DEPRECATE), default=-1)
         st.deprecated = last_dep >= 0 and last_dep > last_other
     return models
 
 
-def _fold_stages(st: ModelState, by_commit: dict[str, str]) -> None:
-    stage_events = sorted((e for e in st.events if e.kind in (Kind.ASSIGN, Kind.UNASSIGN)), key=_stage_key)
+def _fold_stages(st: ModelState, by_commit: dict[str, str], stage_at: list[int]) -> None:
+    """Stage holders from the assign/unassign events at positions ``stage_at`` of ``st.events``."""
+    stage_events = sorted((st.events[i] for i in stage_at), key=_stage_key)
     active: dict[str, dict[str, int]] = {}  # stage -> {version: order of its newest assignment}
     resolved: list[Event] = []
     for order, e in enumerate(stage_events):
@@ -189,21 +223,8 @@ def _fold_stages(st: ModelState, by_commit: dict[str, str]) -> None:
             st.stages[stage] = max(holders, key=holders.__getitem__)
     # Stage events carry the version they resolved to, for history.
     version_of = {e.tag: by_commit.get(e.commit) for e in resolved}
-    st.events = [
-        Event(
-            e.kind,
-            e.name,
-            e.tag,
-            e.commit,
-            e.time,
-            e.author,
-            e.author_email,
-            e.message,
-            version=version_of.get(e.tag, e.version),
-            stage=e.stage,
-            counter=e.counter,
-        )
-        if e.kind in (Kind.ASSIGN, Kind.UNASSIGN)
-        else e
-        for e in st.events
-    ]
+    events = st.events
+    for i in stage_at:
+        e = events[i]
+        if e.tag in version_of:
+            events[i] = e._replace(version=version_of[e.tag])
