@@ -97,3 +97,21 @@ def test_onnx_only_version_gets_a_self_check(registry: Registry, registry_path) 
     assert report.passed and report.samples == len(x)
     with pytest.raises(InputError, match="has 3 features"):
         gitreg.check_parity("iris", data=x[:, :3], registry=registry)
+
+
+def test_onnx_that_onnxruntime_cannot_run_is_a_clear_load_error(registry: Registry, tmp_path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Mystery", ["x"], ["y"], domain="com.example")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "custom.onnx"))
+    registry.push_files([tmp_path / "custom.onnx"], "custom")  # valid ONNX: onnx.checker accepts custom domains
+    with pytest.raises(gitreg.errors.ArtifactError, match=r"onnxruntime cannot load model\.onnx"):
+        gitreg.load("custom", registry=registry)
