@@ -12,13 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gitreg import errors
-    from gitreg.api import check_parity, load, push
+    from gitreg.api import check_parity, demote, gate, load, promote, push, rollback
     from gitreg.predictor import Predictor
     from gitreg.registry import CheckReport, HistoryEvent, ModelSummary, ModelVersion, PullResult, Registry
     from gitreg.sidecar import Artifact, Sidecar
 
 _EXPORTS = {
+    "demote": "gitreg.api",
+    "gate": "gitreg.api",
     "load": "gitreg.api",
+    "promote": "gitreg.api",
+    "rollback": "gitreg.api",
     "check_parity": "gitreg.api",
     "push": "gitreg.api",
     "Predictor": "gitreg.predictor",
@@ -42,9 +46,13 @@ __all__ = [
     "Registry",
     "Sidecar",
     "check_parity",
+    "demote",
     "errors",
+    "gate",
     "load",
+    "promote",
     "push",
+    "rollback",
 ]
 
 

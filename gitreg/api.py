@@ -350,3 +350,94 @@ def predict(ref: str, x: Any, runtime: str = "onnxruntime", proba: bool = False,
         idx = out.argmax(axis=1)
         return np.asarray(classes)[idx] if classes else idx
     return out.reshape(len(out)) if out.ndim == 2 and out.shape[1] == 1 else out
+
+
+# -- stages ------------------------------------------------------------------------------------------
+def gate(ref: str, stage: str, data: str | None = None, registry: Any = None, target: str | None = None) -> Any:
+    """Judge ``ref`` against ``stage``'s rules; a :class:`gitreg.gating.GateReport` (no writes)."""
+    from gitreg import gating
+
+    return gating.run(_registry(registry), ref, stage, data, target)
+
+
+def promote(
+    ref: str,
+    stage: str,
+    *,
+    force: bool = False,
+    reason: str | None = None,
+    data: str | None = None,
+    registry: Any = None,
+    rollback: bool = False,
+) -> tuple[Any, Any]:
+    """Gates, then ``stages.toml`` + stage tag in one atomic push. Returns (history event, gate report)."""
+    from gitreg import gating, promotion
+
+    reg = _registry(registry)
+    pol = promotion.policy(reg.config(), stage)
+    if pol.require_pr:
+        raise promotion.StageError(
+            f"{stage} requires a reviewed pull request; direct promotion is refused",
+            hint=f"gitreg promote {ref} --to {stage} --pr",
+        )
+    report = None
+    expect: str | bool | None = False
+    if not force:
+        report = gating.run(reg, ref, stage, data)
+        if not report.passed:
+            failed = [o.rule for o in report.result.outcomes if o.passed is False]
+            raise gating.GateFailed(
+                f"{report.ref} failed the {stage} gate: {'; '.join(failed)}",
+                hint=f"see: gitreg gate {report.ref} --stage {stage}; or --force --reason '...' to override",
+            )
+        expect = report.current.removeprefix("v") if report.current else None
+    elif not reason:
+        raise UsageError("--force needs --reason: skipping gates is recorded with who and why")
+    event = promotion.assign(reg, ref, stage, expect_current=expect, force=force, reason=reason, rollback=rollback)
+    return event, report
+
+
+def rollback(
+    name: str,
+    stage: str,
+    to: str | None = None,
+    *,
+    force: bool = False,
+    reason: str | None = None,
+    registry: Any = None,
+) -> tuple[Any, Any]:
+    """Give ``stage`` back to its previous holder (or ``to``), through the gates unless ``force``."""
+    from gitreg import promotion
+
+    reg = _registry(registry)
+    if to is None:
+        st = reg._state(reg._view(), name).get(name)
+        if st is None:
+            from gitreg.errors import ModelNotFound
+
+            raise ModelNotFound(name)
+        prev = promotion.previous_holder(st, stage)
+        if prev is None:
+            raise promotion.StageError(
+                f"{stage} of {name} has no previous holder to roll back to", hint=f"see: gitreg history {name}"
+            )
+        ref = f"{name}@v{prev}"
+    else:
+        ref = to if "@" in to else f"{name}@{to if to.startswith('v') else 'v' + to}"
+    return promote(ref, stage, force=force, reason=reason or "rollback", registry=reg, rollback=True)
+
+
+def demote(name: str, stage: str, reason: str | None = None, registry: Any = None) -> Any:
+    """Take ``stage`` away from its holder (GTO's unassign tag)."""
+    from gitreg import promotion
+
+    reg = _registry(registry)
+    promotion.policy(reg.config(), stage)
+    return promotion.unassign(reg, name, stage, reason)
+
+
+def apply(registry: Any = None) -> list[Any]:
+    """Create the stage tags ``stages.toml`` asks for (after a promotion PR merged); idempotent."""
+    from gitreg import promotion
+
+    return promotion.apply(_registry(registry))

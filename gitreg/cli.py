@@ -165,9 +165,7 @@ def push(
         if script or allow_parity_failure:
             raise UsageError("--script and --allow-parity-failure apply to --from-python (live models)")
         options.pop("registry")
-        mv = _registry(registry).push_files(
-            list(paths), name, metrics=metrics, params=params, labels=labels, **options
-        )
+        mv = _registry(registry).push_files(list(paths), name, metrics=metrics, params=params, labels=labels, **options)
     if as_json:
         _emit_json({"ref": mv.ref, "name": mv.name, "version": f"v{mv.version}", "tag": mv.tag, "commit": mv.commit})
     else:
@@ -394,6 +392,155 @@ def predict(
     else:
         for row in preds.reshape(len(preds), -1):
             click.echo(",".join(_num(v.item()) if hasattr(v, "item") else str(v) for v in row))
+
+
+@cli.command()
+@click.argument("a")
+@click.argument("b")
+@registry_option
+@json_option
+def diff(a: str, b: str, registry: str | None, as_json: bool) -> None:
+    """Compare two versions: metrics, params, signature (breaking?), artifacts, lineage."""
+    from gitreg import diff as diff_mod
+
+    reg = _registry(registry)
+    va, vb = reg.show(a), reg.show(b)
+    d = diff_mod.diff(
+        va.ref, va.sidecar.to_dict() if va.sidecar else {}, vb.ref, vb.sidecar.to_dict() if vb.sidecar else {}
+    )
+    if as_json:
+        _emit_json(d)
+    else:
+        for line in diff_mod.render(d):
+            click.echo(line)
+
+
+def _event_out(ev: Any, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    if as_json:
+        _emit_json({**ev.to_dict(), **(extra or {})})
+    else:
+        click.echo(ev.tag)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--to", "stage", required=True, metavar="STAGE", help="Stage to promote to (see gitreg.toml [stages]).")
+@click.option("--force", is_flag=True, help="Skip the gates (needs --reason; recorded in the tag and history).")
+@click.option("--reason", help="Why: recorded in the stage tag's message.")
+@click.option("--data", type=click.Path(), help="Data for eval.* rules instead of the stage's configured dataset.")
+@registry_option
+@json_option
+def promote(
+    ref: str, stage: str, force: bool, reason: str | None, data: str | None, registry: str | None, as_json: bool
+) -> None:
+    """Run STAGE's gates on REF, then assign it (stages.toml + GTO stage tag, one atomic push)."""
+    from gitreg import api
+
+    ev, report = api.promote(ref, stage, force=force, reason=reason, data=data, registry=registry)
+    _event_out(ev, as_json, {"gate": report.to_dict() if report else None})
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--stage", required=True, help="Stage to take away from its holder.")
+@click.option("--reason", help="Why: recorded in the tag's message.")
+@registry_option
+@json_option
+def demote(name: str, stage: str, reason: str | None, registry: str | None, as_json: bool) -> None:
+    """Unassign STAGE from the version of NAME holding it (GTO's unassign tag)."""
+    from gitreg import api
+
+    _event_out(api.demote(name, stage, reason, registry=registry), as_json)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--stage", required=True, help="Stage to roll back.")
+@click.option("--to", "to", metavar="VERSION", help="Version to give the stage to (default: the previous holder).")
+@click.option("--force", is_flag=True, help="Skip the gates (needs --reason).")
+@click.option("--reason", help="Why: recorded in the stage tag's message.")
+@registry_option
+@json_option
+def rollback(
+    name: str, stage: str, to: str | None, force: bool, reason: str | None, registry: str | None, as_json: bool
+) -> None:
+    """Give STAGE back to the version that held it before (through the gates unless --force)."""
+    from gitreg import api
+
+    ev, report = api.rollback(name, stage, to, force=force, reason=reason, registry=registry)
+    _event_out(ev, as_json, {"gate": report.to_dict() if report else None})
+
+
+@cli.command(name="apply")
+@registry_option
+@json_option
+def apply_(registry: str | None, as_json: bool) -> None:
+    """Create the stage tags stages.toml asks for (after a promotion PR merged); idempotent."""
+    from gitreg import api
+
+    events = api.apply(registry=registry)
+    if as_json:
+        _emit_json([e.to_dict() for e in events])
+    elif not events:
+        click.echo("stage tags already match stages.toml")
+    else:
+        for e in events:
+            click.echo(e.tag)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--stage", required=True, help="Stage whose gates to run.")
+@click.option("--data", type=click.Path(), help="Data for eval.* rules instead of the stage's configured dataset.")
+@click.option("--target", metavar="COLUMN", help="CSV column holding labels.")
+@click.option("--summary-md", type=click.Path(), help="Append a Markdown table here (e.g. $GITHUB_STEP_SUMMARY).")
+@registry_option
+@json_option
+def gate(
+    ref: str,
+    stage: str,
+    data: str | None,
+    target: str | None,
+    summary_md: str | None,
+    registry: str | None,
+    as_json: bool,
+) -> None:
+    """Judge REF against STAGE's rules: value, threshold, pass/fail per rule; exit 3 on failure."""
+    from gitreg import api
+
+    report = api.gate(ref, stage, data, registry=registry, target=target)
+    if summary_md:
+        with open(summary_md, "a", encoding="utf-8") as fh:
+            fh.write(f"### gitreg gate: {report.ref} -> {stage}\n\n{report.result.markdown()}\n")
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        click.echo(report.result.table())
+        holder = f" (current holder {report.current})" if report.current else " (no current holder)"
+        click.echo(f"{report.ref} -> {stage}{holder}: {'passed' if report.passed else 'FAILED'}")
+    if not report.passed:
+        sys.exit(3)
+
+
+@cli.group()
+def dataset() -> None:
+    """Evaluation datasets stored in the registry (datasets/NAME.npz, Git LFS)."""
+
+
+@dataset.command(name="push")
+@click.argument("file", type=click.Path())
+@click.option("--name", "-n", required=True, help="Dataset name: lower-case letters, digits, '-', '_'.")
+@registry_option
+@json_option
+def dataset_push(file: str, name: str, registry: str | None, as_json: bool) -> None:
+    """Store an .npz (arrays X and y) as datasets/NAME.npz for gates and gitreg eval."""
+    from gitreg import datasets
+
+    meta = datasets.push(_registry(registry), file, name)
+    if as_json:
+        _emit_json(meta)
+    else:
+        click.echo(f"datasets/{name}.npz  {meta['rows']} rows  sha256 {meta['sha256'][:12]}")
 
 
 @cli.command()

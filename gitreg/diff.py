@@ -1,0 +1,129 @@
+"""``gitreg diff A B``: what changed between two versions, from their sidecars alone (pure).
+
+A signature change is *breaking* when an input changed (name, dtype, shape) or went away: code
+that fed A will not feed B. Outputs changing, or inputs being added, is reported but not breaking
+for the caller's inputs (an added input is breaking too: old callers do not pass it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def _delta(a: Any, b: Any) -> float | None:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return float(b) - float(a)
+    return None
+
+
+def _changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            out[k] = {"a": a.get(k), "b": b.get(k)}
+    return out
+
+
+def _by_name(items: Any) -> dict[str, Mapping[str, Any]]:
+    return {str(i.get("name")): i for i in items or [] if isinstance(i, Mapping)}
+
+
+def signature_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    ins_a, ins_b = _by_name(a.get("inputs")), _by_name(b.get("inputs"))
+    outs_a, outs_b = _by_name(a.get("outputs")), _by_name(b.get("outputs"))
+    changed_inputs = sorted(n for n in set(ins_a) & set(ins_b) if ins_a[n] != ins_b[n])
+    removed = sorted(set(ins_a) - set(ins_b))
+    added = sorted(set(ins_b) - set(ins_a))
+    out = {
+        "inputs_changed": {n: {"a": dict(ins_a[n]), "b": dict(ins_b[n])} for n in changed_inputs},
+        "inputs_removed": removed,
+        "inputs_added": added,
+        "outputs_changed": sorted(n for n in set(outs_a) | set(outs_b) if outs_a.get(n) != outs_b.get(n)),
+        "classes_changed": a.get("classes") != b.get("classes"),
+    }
+    out["breaking"] = bool(changed_inputs or removed or added)
+    return out
+
+
+def diff(ref_a: str, a: Mapping[str, Any], ref_b: str, b: Mapping[str, Any]) -> dict[str, Any]:
+    """Both sidecars as dicts (``Sidecar.to_dict()``); B is compared against A."""
+    ma, mb = a.get("metrics", {}), b.get("metrics", {})
+    metrics = {
+        k: {"a": ma.get(k), "b": mb.get(k), "delta": _delta(ma.get(k), mb.get(k))}
+        for k in sorted(set(ma) | set(mb))
+    }
+    ea, eb = a.get("evaluation", {}).get("metrics", {}), b.get("evaluation", {}).get("metrics", {})
+    evaluation = {
+        k: {"a": ea.get(k), "b": eb.get(k), "delta": _delta(ea.get(k), eb.get(k))} for k in sorted(set(ea) | set(eb))
+    }
+    arts_a, arts_b = a.get("artifacts", {}), b.get("artifacts", {})
+    artifacts = {}
+    for kind in sorted(set(arts_a) | set(arts_b)):
+        x, y = arts_a.get(kind, {}), arts_b.get(kind, {})
+        artifacts[kind] = {
+            "same": x.get("sha256") == y.get("sha256") and bool(x),
+            "sha256": {"a": x.get("sha256"), "b": y.get("sha256")},
+            "size": {"a": x.get("size"), "b": y.get("size"), "delta": _delta(x.get("size"), y.get("size"))},
+        }
+    la, lb = a.get("lineage", {}), b.get("lineage", {})
+    data_a = {d.get("path"): d.get("sha256") for d in la.get("data", []) if isinstance(d, Mapping)}
+    data_b = {d.get("path"): d.get("sha256") for d in lb.get("data", []) if isinstance(d, Mapping)}
+    lineage = {
+        "code": _changes(la.get("code", {}) or {}, lb.get("code", {}) or {}),
+        "data": _changes(data_a, data_b),
+        "parent": {"a": la.get("parent"), "b": lb.get("parent")} if la.get("parent") != lb.get("parent") else {},
+    }
+    return {
+        "a": ref_a,
+        "b": ref_b,
+        "metrics": metrics,
+        "evaluation": evaluation,
+        "params": _changes(a.get("params", {}), b.get("params", {})),
+        "signature": signature_diff(a.get("signature", {}), b.get("signature", {})),
+        "artifacts": artifacts,
+        "lineage": lineage,
+        "parity": {"a": a.get("parity", {}).get("passed"), "b": b.get("parity", {}).get("passed")},
+    }
+
+
+def render(d: Mapping[str, Any]) -> list[str]:
+    """Plain-text lines for the terminal."""
+    lines = [f"{d['a']}  ->  {d['b']}"]
+
+    def num(x: Any) -> str:
+        return "-" if x is None else (f"{x:.6g}" if isinstance(x, float) else str(x))
+
+    for section in ("metrics", "evaluation"):
+        rows = d[section]
+        if rows:
+            lines.append(f"{section}:")
+            for k, r in rows.items():
+                delta = "" if r["delta"] is None else f"  ({r['delta']:+.6g})"
+                lines.append(f"  {k:<28} {num(r['a']):>12} -> {num(r['b']):<12}{delta}")
+    if d["params"]:
+        lines.append("params:")
+        lines += [f"  {k:<28} {num(r['a']):>12} -> {num(r['b'])}" for k, r in d["params"].items()]
+    sig = d["signature"]
+    if sig["breaking"]:
+        what = sorted(set(sig["inputs_changed"]) | set(sig["inputs_removed"]) | set(sig["inputs_added"]))
+        lines.append(f"signature: BREAKING (inputs {', '.join(what)} changed)")
+    elif sig["outputs_changed"] or sig["classes_changed"]:
+        lines.append("signature: outputs or classes changed (inputs compatible)")
+    else:
+        lines.append("signature: unchanged")
+    lines.append("artifacts:")
+    for kind, r in d["artifacts"].items():
+        if r["same"]:
+            lines.append(f"  {kind:<12} identical ({num(r['size']['a'])} bytes)")
+        else:
+            sha_a, sha_b = (r["sha256"]["a"] or "-")[:12], (r["sha256"]["b"] or "-")[:12]
+            lines.append(f"  {kind:<12} {sha_a} -> {sha_b}  {num(r['size']['a'])} -> {num(r['size']['b'])} bytes")
+    lin = d["lineage"]
+    for k, r in lin["code"].items():
+        lines.append(f"code {k}: {num(r['a'])} -> {num(r['b'])}")
+    for k, r in lin["data"].items():
+        lines.append(f"data {k}: {(r['a'] or '-')[:12]} -> {(r['b'] or '-')[:12]}")
+    if lin["parent"]:
+        lines.append(f"parent: {lin['parent']['a']} -> {lin['parent']['b']}")
+    return lines
