@@ -441,3 +441,33 @@ def apply(registry: Any = None) -> list[Any]:
     from gitreg import promotion
 
     return promotion.apply(_registry(registry))
+
+
+# -- evaluation --------------------------------------------------------------------------------------
+def evaluate(ref: str, data: Any, target: str | None = None, registry: Any = None) -> tuple[Any, Any]:
+    """Evaluate the stored ONNX artifact under onnxruntime on ``data`` (a path, ``datasets/NAME.npz``
+    in the registry, or an ``(X, y)`` pair). Returns (ModelVersion, :class:`gitreg.evaluate.Evaluation`)."""
+    from gitreg import evaluate as evaluate_mod
+
+    reg = _registry(registry)
+    if isinstance(data, (tuple, list)):
+        x, y = data
+    else:
+        path = os.fspath(data)
+        if path.startswith("datasets/") and not Path(path).exists():
+            from gitreg import datasets
+
+            path = str(datasets.fetch(reg, path))
+        x, y = evaluate_mod.load_data(path, target)
+    model = load(ref, registry=reg)
+    return model.version, evaluate_mod.evaluate(model, x, y)
+
+
+def model_card(ref: str, registry: Any = None) -> str:
+    """The version's model card (README.md text), generated from its sidecar."""
+    from gitreg import report
+
+    mv = _registry(registry).show(ref)
+    if mv.sidecar is None:
+        raise ArtifactError(f"{mv.tag} has no sidecar of its own: it was registered outside gitreg")
+    return report.model_card(mv.sidecar.to_dict(), mv.ref)

@@ -522,6 +522,64 @@ def gate(
         sys.exit(3)
 
 
+@cli.command(name="eval")
+@click.argument("ref")
+@click.option("--data", required=True, help="Labelled data: .npz (X, y), .csv with --target, or datasets/NAME.npz.")
+@click.option("--target", metavar="COLUMN", help="CSV column holding labels.")
+@click.option("--report", "report_path", type=click.Path(), help="Write a self-contained HTML report here.")
+@registry_option
+@json_option
+def eval_(
+    ref: str, data: str, target: str | None, report_path: str | None, registry: str | None, as_json: bool
+) -> None:
+    """Evaluate REF's ONNX artifact under onnxruntime (large vectorised batches)."""
+    from gitreg import api
+
+    mv, ev = api.evaluate(ref, data, target, registry=registry)
+    if report_path:
+        from gitreg import report
+
+        report.write_atomic(report_path, report.html_report(mv.ref, ev, mv.sidecar.to_dict() if mv.sidecar else {}))
+    if as_json:
+        _emit_json({"ref": mv.ref, **ev.to_dict(), **({"report": report_path} if report_path else {})})
+        return
+    _table([(k, _num(v)) for k, v in ev.metrics.items()], ("METRIC", "VALUE"))
+    click.echo(f"{mv.ref}: {ev.samples} rows, {ev.task}, {ev.rows_per_second:,.0f} rows/s under onnxruntime")
+    if report_path:
+        click.echo(f"report -> {report_path}")
+
+
+@cli.command(name="report")
+@click.argument("a")
+@click.argument("b")
+@click.option("--data", required=True, help="Labelled data both versions are evaluated on.")
+@click.option("--target", metavar="COLUMN", help="CSV column holding labels.")
+@click.option("--output", "-o", required=True, type=click.Path(), help="The HTML file to write.")
+@registry_option
+def report_(a: str, b: str, data: str, target: str | None, output: str, registry: str | None) -> None:
+    """Compare two versions side by side in one HTML page (metric deltas, confusion difference)."""
+    from gitreg import api, report
+
+    reg = _registry(registry)
+    va, ea = api.evaluate(a, data, target, registry=reg)
+    vb, eb = api.evaluate(b, data, target, registry=reg)
+    page = report.html_compare(
+        va.ref, ea, va.sidecar.to_dict() if va.sidecar else {}, vb.ref, eb, vb.sidecar.to_dict() if vb.sidecar else {}
+    )
+    report.write_atomic(output, page)
+    click.echo(f"{va.ref} vs {vb.ref} -> {output}")
+
+
+@cli.command()
+@click.argument("ref")
+@registry_option
+def card(ref: str, registry: str | None) -> None:
+    """Print REF's model card (Hugging Face-style README.md from its sidecar)."""
+    from gitreg import api
+
+    click.echo(api.model_card(ref, registry=registry), nl=False)
+
+
 @cli.group()
 def dataset() -> None:
     """Evaluation datasets stored in the registry (datasets/NAME.npz, Git LFS)."""

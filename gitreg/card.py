@@ -1,0 +1,279 @@
+"""The model card: a Hugging Face–style ``README.md`` committed next to each version's sidecar (pure).
+
+YAML front matter (``library_name``, ``tags``, ``license``, a ``model-index`` of metrics) then
+readable sections: signature, metrics, parity, lineage, artifacts, how to load. It is a pure
+function of the sidecar dict and the ref, with no clock of its own and every mapping walked in
+sorted order, so the same version always renders to the same bytes and ``git diff`` stays quiet.
+The YAML is written by a tiny emitter (PyYAML is not a dependency); strings that YAML would read
+as something else are quoted as JSON strings, which YAML accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def model_card(sidecar_dict: Mapping[str, Any], ref: str) -> str:
+    """A Hugging Face–style ``README.md`` for a version: YAML front matter, then readable sections.
+
+    Pure and deterministic: the same sidecar and ref always give the same text.
+    """
+    sc = sidecar_dict
+    model = sc.get("model") or {}
+    sig = sc.get("signature") or {}
+    name = str(model.get("name", ref))
+    version = model.get("version")
+    framework = model.get("framework")
+    task = sig.get("task") or model.get("task")
+    labels = model.get("labels") or {}
+    evaluation = sc.get("evaluation") or {}
+    metrics = {k: v for k, v in (sc.get("metrics") or {}).items() if _is_number(v)}
+    measured = {k: v for k, v in evaluation.items() if _is_number(v) and k not in _EVAL_FIELDS}
+
+    front: dict[str, Any] = {"library_name": "onnx"}  # what gitreg.load runs, whatever trained it
+    if labels.get("license"):
+        front["license"] = str(labels["license"])
+    front["tags"] = [t for t in ("gitreg", "onnx", framework, task) if t]
+    shown = measured or metrics
+    if shown:
+        front["metrics"] = sorted(shown)
+        data = (sc.get("lineage") or {}).get("data") or []
+        dataset = _data_name(data[0]) if data else "evaluation data"
+        result: dict[str, Any] = {
+            "task": {"type": f"tabular-{task}" if task else "other"},
+            "dataset": {"type": "custom", "name": dataset},
+            "metrics": [{"type": k, "name": k, "value": float(shown[k])} for k in sorted(shown)],
+        }
+        front["model-index"] = [{"name": name, "results": [result]}]
+
+    out = ["---", *_yaml(front), "---", "", f"# {name}" + (f" v{version}" if version else ""), ""]
+    out += [str(model.get("description") or "No description was given when this version was pushed."), ""]
+    details = [
+        ("version", version),
+        ("framework", framework),
+        ("task", task),
+        ("author", model.get("author")),
+        ("created", model.get("created")),
+        *((f"label `{k}`", v) for k, v in sorted(labels.items())),
+    ]
+    out += _md_table(["", ""], [[k, v] for k, v in details if v not in (None, "")])
+    out += _md_signature(sig)
+    out += _md_metrics(metrics, measured, evaluation)
+    out += _md_parity(sc.get("parity") or {})
+    out += _md_lineage(sc.get("lineage") or {})
+    out += _md_artifacts(sc.get("artifacts") or {})
+    out += [
+        "## How to load",
+        "",
+        "```python",
+        "import gitreg",
+        "",
+        f"model = gitreg.load({json.dumps(ref)})  # onnxruntime; the artifact's sha256 is checked first",
+        "y = model.predict(X)",
+        "```",
+        "",
+        "```sh",
+        f"gitreg pull {_sh(ref)}",
+        "```",
+        "",
+    ]
+    return "\n".join(out)
+
+
+_EVAL_FIELDS = {"samples", "seconds", "rows_per_second"}
+
+
+def _md_signature(sig: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [kind, s.get("name", ""), s.get("dtype", ""), _shape(s.get("shape"))]
+        for kind in ("inputs", "outputs")
+        for s in sig.get(kind) or []
+        if isinstance(s, Mapping)
+    ]
+    if not rows and not sig.get("classes"):
+        return []
+    out = ["## Signature", ""]
+    if rows:
+        out += _md_table(["", "name", "dtype", "shape"], [[k[:-1], *r] for k, *r in rows])
+    if sig.get("output"):
+        out += [f"Output kind: {sig['output']}.", ""]
+    classes = sig.get("classes")
+    if classes:
+        out += ["Classes: " + ", ".join(f"`{c}`" for c in classes), ""]
+    return out
+
+
+def _md_metrics(metrics: Mapping[str, Any], measured: Mapping[str, Any], evaluation: Mapping[str, Any]) -> list[str]:
+    keys = list(dict.fromkeys([*sorted(measured), *sorted(metrics)]))
+    if not keys:
+        return []
+    out = ["## Metrics", ""]
+    if measured and metrics:
+        out += _md_table(
+            ["metric", "training", "onnxruntime evaluation"], [[k, metrics.get(k), measured.get(k)] for k in keys]
+        )
+    elif measured:
+        out += _md_table(["metric", "onnxruntime evaluation"], [[k, measured[k]] for k in keys])
+    else:
+        out += _md_table(["metric", "training"], [[k, metrics[k]] for k in keys])
+    if measured and evaluation.get("samples"):
+        out += [f"Evaluated on {evaluation['samples']} samples under onnxruntime.", ""]
+    return out
+
+
+def _md_parity(parity: Mapping[str, Any]) -> list[str]:
+    if not parity:
+        return []
+    verdict = {True: "passed", False: "failed"}.get(parity.get("passed"), "not judged")
+    out = ["## Parity", "", f"{verdict} (rtol={number(parity.get('rtol'))}, atol={number(parity.get('atol'))})", ""]
+    rows = [
+        [
+            k,
+            d.get("samples"),
+            d.get("max_abs_error"),
+            d.get("max_rel_error"),
+            d.get("argmax_agreement"),
+            d.get("passed"),
+        ]
+        for k, d in parity_pairs(parity)
+    ]
+    if rows:
+        out += _md_table(["pair", "samples", "max abs error", "max rel error", "argmax agreement", "passed"], rows)
+    return out
+
+
+def _md_lineage(lineage: Mapping[str, Any]) -> list[str]:
+    if not lineage:
+        return []
+    code = lineage.get("code") or {}
+    rows = [
+        ["code commit", code.get("commit")],
+        ["branch", code.get("branch")],
+        ["dirty", code.get("dirty")],
+        ["remote", code.get("remote")],
+        ["parent", lineage.get("parent")],
+        ["command", f"`{lineage['command']}`" if lineage.get("command") else None],
+    ]
+    out = ["## Lineage", ""]
+    out += _md_table(["", ""], [r for r in rows if r[1] not in (None, "")])
+    data = lineage.get("data") or []
+    if data:
+        out += _md_table(["data", "sha256", "size", "rows"], [data_row(d) for d in data])
+    return out
+
+
+def _md_artifacts(artifacts: Mapping[str, Any]) -> list[str]:
+    if not artifacts:
+        return []
+    rows = [[k, a.get("path"), a.get("sha256"), a.get("size")] for k, a in sorted(artifacts.items())]
+    return ["## Artifacts", "", *_md_table(["kind", "file", "sha256", "size"], rows)]
+
+
+def _md_table(cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    def cell(v: Any) -> str:
+        return number(v).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+
+    return [
+        "| " + " | ".join(cell(c) for c in cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+        *("| " + " | ".join(cell(v) for v in r) + " |" for r in rows),
+        "",
+    ]
+
+
+def _shape(shape: Any) -> str:
+    if not isinstance(shape, (list, tuple)):
+        return str(shape or "")
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _data_name(d: Mapping[str, Any]) -> str:
+    return str(d.get("path") or d.get("name") or "evaluation data")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _sh(s: str) -> str:
+    return shlex.quote(s)
+
+
+def _yaml(value: Any, indent: int = 0) -> list[str]:
+    """A deterministic YAML block for dicts, lists and scalars (strings as JSON, a subset of YAML)."""
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if isinstance(v, (Mapping, list)) and v:
+                lines.append(f"{pad}{_scalar(k)}:")
+                lines += _yaml(v, indent + 2)
+            else:
+                lines.append(f"{pad}{_scalar(k)}: {_scalar(v)}")
+        return lines
+    for item in value:
+        if isinstance(item, (Mapping, list)) and item:
+            sub = _yaml(item, indent + 2)
+            lines.append(f"{pad}- {sub[0].lstrip()}")
+            lines += sub[1:]
+        else:
+            lines.append(f"{pad}- {_scalar(item)}")
+    return lines
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        if f != f:
+            return ".nan"
+        if f in (float("inf"), float("-inf")):
+            return ".inf" if f > 0 else "-.inf"
+        return repr(f)
+    if v is None:
+        return "null"
+    if isinstance(v, Mapping):
+        return "{}"
+    if isinstance(v, list):
+        return "[]"
+    s = str(v)
+    plain = s and s.translate(_PLAIN_PUNCT).isalnum() and s.isascii() and not _looks_special(s)
+    return s if plain else json.dumps(s, ensure_ascii=False)
+
+
+_PLAIN_PUNCT = str.maketrans("", "", "-_.")  # allowed inside an unquoted YAML word, e.g. apache-2.0
+
+
+def _looks_special(s: str) -> bool:
+    """Plain words YAML would read as something other than a string (booleans, null, numbers)."""
+    return s.lower() in {"true", "false", "yes", "no", "on", "off", "null", "y", "n"} or s[0] in "-.0123456789"
+
+
+# -- shared with the HTML report ----------------------------------------------------------------------
+def number(v: Any, signed: bool = False) -> str:
+    """Numbers to at most 6 significant digits; everything else as text."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, np.integer)):
+        return f"{v:+d}" if signed else str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{v:+.6g}" if signed else f"{v:.6g}"
+    return str(v)
+
+
+def data_row(d: Mapping[str, Any]) -> list[Any]:
+    return [d.get("path") or d.get("name") or "?", d.get("sha256", ""), d.get("size"), d.get("rows")]
+
+
+def parity_pairs(parity: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    return sorted((k, v) for k, v in parity.items() if isinstance(v, Mapping))
