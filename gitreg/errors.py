@@ -147,3 +147,21 @@ class ParityFailed(GitregError):
     """Exported artifacts disagree with the original model (or each other) beyond the tolerances."""
 
     exit_code = 3
+
+
+class RuleError(GitregError):
+    """A gate rule that does not parse or names something gates cannot read; the message points at the column.
+
+    The message is three lines (reason, the rule, a caret under ``column``) so the CLI's ``error:`` line
+    shows where the rule goes wrong.
+    """
+
+    def __init__(self, rule: str, column: int, reason: str, kind: str = "syntax error") -> None:
+        shown = "".join(" " if c.isspace() else c for c in rule)  # tabs and newlines would shift the caret
+        super().__init__(
+            f"gate rule {kind}: {reason}\n  {shown}\n  {' ' * column}^",
+            hint="a rule compares dotted names and numbers, e.g. eval.accuracy >= 0.95 and parity.passed",
+        )
+        self.rule = rule
+        self.column = column
+        self.reason = reason

@@ -1,0 +1,735 @@
+"""The gate rule language: parse, print and evaluate the conditions a version must meet for a stage.
+
+A rule is a small expression over dotted names, e.g. ``eval.accuracy >= 0.95``, ``parity.passed`` or
+``eval.f1_weighted >= current.eval.f1_weighted - 0.005``. It is parsed by hand into frozen dataclasses and
+evaluated against a nested mapping, never with Python's ``eval``: a ``gitreg.toml`` arriving in a pull
+request must not be able to run code in CI. Grammar, lowest precedence first::
+
+    rule       := or
+    or         := and ("or" and)*
+    and        := not ("and" not)*
+    not        := "not" not | comparison
+    comparison := sum [("<" | "<=" | ">" | ">=" | "==" | "!=") sum]      (not chained)
+    sum        := product (("+" | "-") product)*
+    product    := unary (("*" | "/") unary)*
+    unary      := "-" unary | atom
+    atom       := NUMBER | "true" | "false" | NAME | "(" or ")"
+    NAME       := ROOT ("." FIELD)+       ROOT := metrics | eval | parity | artifacts | params | current.<ROOT>
+
+Names are dynamically typed, literals are not: ``3 and x`` or ``(a < b) + 1`` are rejected when parsed,
+while a name holding the wrong kind of value fails the rule with a note when evaluated. A gate fails,
+it does not crash: a missing name or a type mismatch gives ``passed=False`` and a note naming it. Inside
+``and``/``or`` such an operand is "unknown" (``unknown or true`` is true), so operand order never matters.
+This module is pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitreg.errors import RuleError
+
+__all__ = [
+    "ROOTS",
+    "SKIP_NOTE",
+    "Arith",
+    "Bool",
+    "BoolOp",
+    "Compare",
+    "Expr",
+    "GateResult",
+    "Name",
+    "Neg",
+    "Not",
+    "Number",
+    "Outcome",
+    "Rule",
+    "evaluate",
+    "evaluate_all",
+    "format",
+    "names",
+    "parse",
+]
+
+ROOTS = ("metrics", "eval", "parity", "artifacts", "params")
+CURRENT = "current"
+SKIP_NOTE = "no current holder of the stage; rule skipped"
+_EXAMPLES = {
+    "metrics": "metrics.loss",
+    "eval": "eval.accuracy",
+    "parity": "parity.passed",
+    "artifacts": "artifacts.onnx.size",
+    "params": "params.lr",
+}
+COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
+_ORDER_OPS = frozenset(("<", "<=", ">", ">="))
+_KEYWORDS = frozenset(("and", "or", "not", "true", "false"))
+_OPS = {
+    **{"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv},
+    **{"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne},
+}
+
+
+# -- the tree ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Number:
+    """A literal; always finite and non-negative (a minus sign is a ``Neg``), so printing round-trips."""
+
+    value: int | float
+
+    def __post_init__(self) -> None:
+        v = self.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"Number needs an int or float, got {v!r}")
+        if isinstance(v, float) and (not math.isfinite(v) or math.copysign(1.0, v) < 0):
+            raise ValueError(f"Number must be finite and non-negative, got {v!r}")
+        if isinstance(v, int) and v < 0:
+            raise ValueError(f"Number must be non-negative, got {v!r}")
+
+
+@dataclass(frozen=True)
+class Bool:
+    value: bool
+
+
+@dataclass(frozen=True)
+class Name:
+    """A dotted name such as ``eval.accuracy`` or ``current.metrics.val.acc``."""
+
+    path: str
+
+    @property
+    def root(self) -> str:
+        """``eval``, ``metrics``, … or ``current.eval``, ``current.metrics``, …"""
+        parts = self.path.split(".")
+        return ".".join(parts[:2]) if parts[0] == CURRENT else parts[0]
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Arith:
+    op: str  # + - * /
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str  # < <= > >= == !=
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # and, or
+    left: Expr
+    right: Expr
+
+
+Expr = Number | Bool | Name | Neg | Not | Arith | Compare | BoolOp
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A parsed rule. ``source`` (the text as written) is kept for reports but is not part of equality."""
+
+    expr: Expr
+    source: str | None = field(default=None, compare=False)
+
+    @property
+    def text(self) -> str:
+        """The rule as the user wrote it, or its canonical form when built in code."""
+        return self.source.strip() if self.source else format(self)
+
+    def __str__(self) -> str:
+        return format(self)
+
+
+# -- printing ---------------------------------------------------------------------------------------
+_ARITH_PREC = {"+": 5, "-": 5, "*": 6, "/": 6}
+_BOOL_PREC = {"or": 1, "and": 2}
+_ATOM = 9
+
+
+def _prec(e: Expr) -> int:
+    if isinstance(e, BoolOp):
+        return _BOOL_PREC[e.op]
+    if isinstance(e, Not):
+        return 3
+    if isinstance(e, Compare):
+        return 4
+    if isinstance(e, Arith):
+        return _ARITH_PREC[e.op]
+    if isinstance(e, Neg):
+        return 7
+    return _ATOM
+
+
+def _fmt(e: Expr, min_prec: int) -> str:
+    s = _fmt_raw(e)
+    return f"({s})" if _prec(e) < min_prec else s
+
+
+def _fmt_raw(e: Expr) -> str:
+    if isinstance(e, Number):
+        return repr(e.value)  # shortest text that reads back as the same float (or the int itself)
+    if isinstance(e, Bool):
+        return "true" if e.value else "false"
+    if isinstance(e, Name):
+        return e.path
+    if isinstance(e, Neg):
+        return "-" + _fmt(e.operand, _ATOM)  # -(-x), not --x
+    if isinstance(e, Not):
+        return "not " + _fmt(e.operand, 3)
+    if isinstance(e, Compare):
+        return f"{_fmt(e.left, 5)} {e.op} {_fmt(e.right, 5)}"
+    if isinstance(e, (Arith, BoolOp)):
+        p = _prec(e)
+        # Left-associative: a right operand of the same precedence keeps its parentheses.
+        return f"{_fmt(e.left, p)} {e.op} {_fmt(e.right, p + 1)}"
+    raise TypeError(f"not a gate rule expression: {e!r}")
+
+
+def format(rule: Rule | Expr) -> str:
+    """Canonical text for a rule: single spaces, only the parentheses the precedence needs."""
+    return _fmt_raw(rule.expr if isinstance(rule, Rule) else rule)
+
+
+# -- tokens -----------------------------------------------------------------------------------------
+_TOKEN = re.compile(
+    r"(?P<ws>\s+)"
+    r"|(?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)"
+    r"|(?P<op><=|>=|==|!=|<|>|\+|-|\*|/|\(|\))",
+    re.ASCII,
+)
+_WORDISH = re.compile(r"[A-Za-z0-9_.]*", re.ASCII)
+_MISTAKES = {"=": "use '==' to compare", "!": "use 'not'", "&": "use 'and'", "|": "use 'or'"}
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str  # number, name, kw, op, end
+    text: str
+    pos: int
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            ch = text[pos]
+            reason = _MISTAKES.get(ch) or (
+                "strings are not part of gate rules" if ch in "'\"" else f"unexpected character {ch!r}"
+            )
+            raise RuleError(text, pos, reason)
+        kind, tok = m.lastgroup or "", m.group()
+        end = m.end()
+        if kind == "number":
+            tail = _WORDISH.match(text, end)
+            if tail and tail.group():  # 1e, 1.5.3, 2x: not a number and not a number-then-name either
+                raise RuleError(text, pos, f"invalid number '{tok}{tail.group()}'")
+        elif kind == "name":
+            if end < len(text) and text[end] == ".":
+                raise RuleError(text, end, "expected a field name after '.'")
+            if tok in _KEYWORDS:
+                kind = "kw"
+        if kind != "ws":
+            toks.append(_Tok(kind, tok, pos))
+        pos = end
+    toks.append(_Tok("end", "", len(text)))
+    return toks
+
+
+# -- parsing ----------------------------------------------------------------------------------------
+def _kind(e: Expr) -> str:
+    """What a node yields, known before evaluation: 'bool', 'num', or 'any' for a name."""
+    if isinstance(e, (Bool, Compare, BoolOp, Not)):
+        return "bool"
+    if isinstance(e, (Number, Neg, Arith)):
+        return "num"
+    return "any"
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def take(self) -> _Tok:
+        t = self.toks[self.i]
+        self.i += 1
+        return t
+
+    def error(self, pos: int, reason: str, kind: str = "syntax error") -> RuleError:
+        return RuleError(self.text, pos, reason, kind=kind)
+
+    def need(self, e: Expr, pos: int, want: str, what: str) -> None:
+        k = _kind(e)
+        if want == "bool" and k == "num":
+            raise self.error(pos, f"{what} needs a condition (true/false), not a number", kind="error")
+        if want == "num" and k == "bool":
+            raise self.error(pos, f"{what} needs a number, not a condition", kind="error")
+
+    def rule(self) -> Expr:
+        if self.peek().kind == "end":
+            raise self.error(0, "empty rule")
+        e = self.or_()
+        t = self.peek()
+        if t.kind != "end":
+            reason = (
+                "unmatched ')'" if t.text == ")" else f"expected 'and', 'or' or the end of the rule, found '{t.text}'"
+            )
+            raise self.error(t.pos, reason)
+        if _kind(e) == "num":
+            raise self.error(0, "a rule must be a condition (true/false), e.g. eval.accuracy >= 0.95", kind="error")
+        return e
+
+    def _bool_chain(self, op: str, sub: Any) -> Expr:
+        start = self.peek().pos
+        left = sub()
+        while self.peek().kind == "kw" and self.peek().text == op:
+            self.need(left, start, "bool", f"'{op}'")
+            self.take()
+            rstart = self.peek().pos
+            right = sub()
+            self.need(right, rstart, "bool", f"'{op}'")
+            left = BoolOp(op, left, right)
+        return left
+
+    def or_(self) -> Expr:
+        return self._bool_chain("or", self.and_)
+
+    def and_(self) -> Expr:
+        return self._bool_chain("and", self.not_)
+
+    def not_(self) -> Expr:
+        t = self.peek()
+        if t.kind == "kw" and t.text == "not":
+            self.take()
+            start = self.peek().pos
+            operand = self.not_()
+            self.need(operand, start, "bool", "'not'")
+            return Not(operand)
+        return self.comparison()
+
+    def comparison(self) -> Expr:
+        start = self.peek().pos
+        left = self.sum_()
+        t = self.peek()
+        if not (t.kind == "op" and t.text in COMPARE_OPS):
+            return left
+        self.take()
+        rstart = self.peek().pos
+        right = self.sum_()
+        if t.text in _ORDER_OPS:
+            self.need(left, start, "num", f"'{t.text}'")
+            self.need(right, rstart, "num", f"'{t.text}'")
+        elif {_kind(left), _kind(right)} == {"bool", "num"}:
+            raise self.error(t.pos, f"'{t.text}' cannot compare a condition with a number", kind="error")
+        nxt = self.peek()
+        if nxt.kind == "op" and nxt.text in COMPARE_OPS:
+            raise self.error(nxt.pos, "comparisons cannot be chained; join them with 'and'")
+        return Compare(t.text, left, right)
+
+    def _arith_chain(self, ops: tuple[str, ...], sub: Any) -> Expr:
+        start = self.peek().pos
+        left = sub()
+        while self.peek().kind == "op" and self.peek().text in ops:
+            op = self.take().text
+            self.need(left, start, "num", f"'{op}'")
+            rstart = self.peek().pos
+            right = sub()
+            self.need(right, rstart, "num", f"'{op}'")
+            left = Arith(op, left, right)
+        return left
+
+    def sum_(self) -> Expr:
+        return self._arith_chain(("+", "-"), self.product)
+
+    def product(self) -> Expr:
+        return self._arith_chain(("*", "/"), self.unary)
+
+    def unary(self) -> Expr:
+        t = self.peek()
+        if t.kind == "op" and t.text == "-":
+            self.take()
+            start = self.peek().pos
+            operand = self.unary()
+            self.need(operand, start, "num", "'-'")
+            return Neg(operand)
+        return self.atom()
+
+    def atom(self) -> Expr:
+        prev = self.toks[self.i - 1] if self.i else None
+        t = self.take()
+        if t.kind == "number":
+            return self.number(t)
+        if t.kind == "kw" and t.text in ("true", "false"):
+            return Bool(t.text == "true")
+        if t.kind == "name":
+            return self.name(t)
+        if t.kind == "op" and t.text == "(":
+            inner = self.or_()
+            close = self.peek()
+            if close.text != ")":
+                found = "" if close.kind == "end" else f", found '{close.text}'"
+                raise self.error(close.pos, f"expected ')' to close the '(' at column {t.pos + 1}{found}")
+            self.take()
+            return inner
+        found = "" if t.kind == "end" else f", found '{t.text}'"
+        after = f" after '{prev.text}'" if prev is not None else ""
+        raise self.error(t.pos, f"expected a value{after}{found}")
+
+    def number(self, t: _Tok) -> Number:
+        if any(c in t.text for c in ".eE"):
+            v: int | float = float(t.text)
+            if not math.isfinite(v):
+                raise self.error(t.pos, f"number '{t.text}' is out of range")
+        else:
+            v = int(t.text)
+        return Number(v)
+
+    def name(self, t: _Tok) -> Name:
+        parts = t.text.split(".")
+        root, rest = parts[0], parts[1:]
+        if root == CURRENT:
+            if not rest or rest[0] not in ROOTS:
+                raise self.error(
+                    t.pos, f"'{CURRENT}' is followed by one of {', '.join(ROOTS)}, e.g. current.eval.accuracy"
+                )
+            root, rest = f"{CURRENT}.{rest[0]}", rest[1:]
+        elif root not in ROOTS:
+            if not rest and root.lower() in _KEYWORDS:
+                raise self.error(t.pos, f"write '{root.lower()}' in lower case")
+            reason = f"unknown name '{t.text}': names start with {', '.join(ROOTS)} or {CURRENT}"
+            if t.pos >= 2 and self.text[t.pos - 1] == "-" and not self.text[t.pos - 2].isspace():
+                reason += " (a name cannot contain '-'; put spaces around a minus sign)"
+            raise self.error(t.pos, reason, kind="error")
+        if not rest:
+            example = _EXAMPLES[root.removeprefix(f"{CURRENT}.")]
+            raise self.error(t.pos, f"'{t.text}' is a whole section; name a field in it, e.g. {example}", kind="error")
+        return Name(t.text)
+
+
+def parse(rule: str) -> Rule:
+    """Parse a rule; raises RuleError (with a caret under the column) for bad syntax or an unknown name."""
+    return Rule(_Parser(rule).rule(), source=rule)
+
+
+def _walk(e: Expr) -> Iterable[Expr]:
+    yield e
+    if isinstance(e, (Neg, Not)):
+        yield from _walk(e.operand)
+    elif isinstance(e, (Arith, Compare, BoolOp)):
+        yield from _walk(e.left)
+        yield from _walk(e.right)
+
+
+def names(rule: Rule | str) -> tuple[str, ...]:
+    """The dotted names a rule reads, in order of first use: tells the caller which data it must load."""
+    r = parse(rule) if isinstance(rule, str) else rule
+    return tuple(dict.fromkeys(e.path for e in _walk(r.expr) if isinstance(e, Name)))
+
+
+# -- evaluation -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    """One rule's verdict. ``passed`` is None when the rule was skipped (which does not fail a gate)."""
+
+    rule: str
+    passed: bool | None
+    value: Any = None  # left-hand side of a top-level comparison, else the rule's truth value
+    threshold: Any = None  # right-hand side of a top-level comparison
+    note: str | None = None
+
+    @property
+    def result(self) -> str:
+        return "skip" if self.passed is None else "pass" if self.passed else "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "passed": self.passed,
+            "result": self.result,
+            "value": self.value,
+            "threshold": self.threshold,
+            "note": self.note,
+        }
+
+
+class _Problem(Exception):
+    """Why a rule cannot be judged true: becomes the outcome's note, and the rule fails."""
+
+    def __init__(self, note: str) -> None:
+        super().__init__(note)
+        self.note = note
+
+
+_MISSING = object()
+
+
+def _find(scope: Any, parts: list[str]) -> Any:
+    # Sidecar metrics are flat ("val.acc" = 0.9), so the longest dotted key wins at each level; the
+    # shorter splits are tried when a longer key exists but does not lead to the field.
+    if not isinstance(scope, Mapping):
+        return _MISSING
+    for k in range(len(parts), 0, -1):
+        key = ".".join(parts[:k])
+        if key in scope:
+            v = scope[key]
+            if k == len(parts):
+                return v
+            got = _find(v, parts[k:])
+            if got is not _MISSING:
+                return got
+    return _MISSING
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _type(v: Any) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if _is_number(v):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    return type(v).__name__
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, bool):
+        return f"{_show(v)} (a boolean)"
+    if _is_number(v):
+        return f"{_show(v)} (a number)"
+    if isinstance(v, str):
+        return f"{v!r} (a string)"
+    return f"a value of type {type(v).__name__}"
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+class _Evaluator:
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self.context = context
+
+    def lookup(self, name: Name) -> Any:
+        parts = name.path.split(".")
+        scope: Any = self.context
+        if parts[0] == CURRENT:
+            scope, parts = self.context.get(CURRENT), parts[1:]
+        section = scope.get(parts[0]) if isinstance(scope, Mapping) else None
+        v = _find(section, parts[1:])
+        if v is _MISSING or v is None:
+            raise _Problem(f"{name.path} is missing")
+        if isinstance(v, Mapping):
+            fields = ", ".join(sorted(map(str, v))[:5])
+            raise _Problem(f"{name.path} is a table (with {fields or 'no fields'}), not a value")
+        if isinstance(v, (list, tuple)):
+            raise _Problem(f"{name.path} is a list, not a value")
+        return v
+
+    def value(self, e: Expr) -> Any:
+        if isinstance(e, (Number, Bool)):
+            return e.value
+        if isinstance(e, Name):
+            return self.lookup(e)
+        if isinstance(e, Neg):
+            return -self.number(e.operand, e)
+        if isinstance(e, Not):
+            return not self.truth(e.operand)
+        if isinstance(e, BoolOp):
+            return self.bool_op(e)
+        if isinstance(e, Arith):
+            return self.arith(e)
+        if isinstance(e, Compare):
+            return self.compare(e, self.value(e.left), self.value(e.right))
+        raise TypeError(f"not a gate rule expression: {e!r}")
+
+    def truth(self, e: Expr) -> bool:
+        v = self.value(e)
+        if not isinstance(v, bool):
+            raise _Problem(f"{format(e)} is {_describe(v)}, not true/false")
+        return v
+
+    def bool_op(self, e: BoolOp) -> bool:
+        # Three-valued, like SQL: an operand that cannot be judged (missing, wrong type) is unknown, and
+        # `unknown or true` is true, `unknown and false` false; so the order of operands never matters.
+        decisive = e.op == "or"
+        problem: _Problem | None = None
+        for side in (e.left, e.right):
+            try:
+                if self.truth(side) is decisive:
+                    return decisive
+            except _Problem as p:
+                problem = problem or p
+        if problem is not None:
+            raise problem
+        return not decisive
+
+    def number(self, e: Expr, parent: Expr) -> Any:
+        v = self.value(e)
+        if not _is_number(v):
+            raise _Problem(f"cannot compute {format(parent)}: {format(e)} is {_describe(v)}, not a number")
+        return v
+
+    def arith(self, e: Arith) -> Any:
+        a, b = self.number(e.left, e), self.number(e.right, e)
+        try:
+            return _OPS[e.op](a, b)
+        except ZeroDivisionError:
+            raise _Problem(f"division by zero in {format(e)}") from None
+        except OverflowError:
+            raise _Problem(f"number too large in {format(e)}") from None
+
+    def compare(self, e: Compare, a: Any, b: Any) -> bool:
+        if e.op in _ORDER_OPS:
+            for side, v in ((e.left, a), (e.right, b)):
+                if not _is_number(v):
+                    raise _Problem(f"cannot compare {format(e)}: {format(side)} is {_describe(v)}, not a number")
+        else:
+            ta, tb = _type(a), _type(b)
+            if ta != tb:
+                raise _Problem(
+                    f"cannot compare {format(e)}: {format(e.left)} is {_describe(a)} "
+                    f"but {format(e.right)} is {_describe(b)}"
+                )
+            if ta not in ("boolean", "number", "string"):
+                raise _Problem(f"cannot compare {format(e)}: {format(e.left)} is {_describe(a)}")
+        try:
+            return bool(_OPS[e.op](a, b))
+        except OverflowError:  # a huge int against a float
+            raise _Problem(f"number too large in {format(e)}") from None
+
+
+def evaluate(rule: Rule | str, context: Mapping[str, Any]) -> Outcome:
+    """Judge one rule against ``context`` (``{"metrics": …, "eval": …, "parity": …, "artifacts": …,
+    "params": …, "current": {same shape} or None}``). Never raises for data problems: a missing name or a
+    type mismatch fails the rule with a note. Rules reading ``current.*`` are skipped when the stage has
+    no holder. Raises RuleError only when ``rule`` is text that does not parse."""
+    r = parse(rule) if isinstance(rule, str) else rule
+    text = r.text
+    if context.get(CURRENT) is None and any(n.split(".")[0] == CURRENT for n in names(r)):
+        return Outcome(text, None, note=SKIP_NOTE)
+    ev = _Evaluator(context)
+    e = r.expr
+    if isinstance(e, Compare):
+        # Evaluate both sides even when one fails, so the report still shows what could be read.
+        sides: list[Any] = []
+        problems: list[str] = []
+        for side in (e.left, e.right):
+            try:
+                sides.append(ev.value(side))
+            except _Problem as p:
+                sides.append(None)
+                problems.append(p.note)
+        left, right = sides
+        if problems:
+            return Outcome(text, False, left, right, "; ".join(problems))
+        try:
+            return Outcome(text, ev.compare(e, left, right), left, right)
+        except _Problem as p:
+            return Outcome(text, False, left, right, p.note)
+    try:
+        v = ev.value(e)
+    except _Problem as p:
+        return Outcome(text, False, note=p.note)
+    if not isinstance(v, bool):
+        return Outcome(text, False, v, note=f"{format(e)} is {_describe(v)}, not true/false")
+    return Outcome(text, v, v)
+
+
+# -- reports ----------------------------------------------------------------------------------------
+_MARKS = {"pass": "✅ pass", "fail": "❌ fail", "skip": "⏭️ skip"}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Every rule of a stage's gate; the gate passes when no rule failed (skipped rules do not fail it)."""
+
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed is not False for o in self.outcomes)
+
+    def failures(self) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if o.passed is False)
+
+    def summary(self) -> str:
+        """One line, e.g. ``gate failed: 1 of 3 rules failed, 1 skipped``."""
+        n, bad = len(self.outcomes), len(self.failures())
+        skipped = sum(o.passed is None for o in self.outcomes)
+        tail = f", {skipped} skipped" if skipped else ""
+        if bad:
+            return f"gate failed: {bad} of {n} rule{'s' if n != 1 else ''} failed{tail}"
+        return f"gate passed: {n - skipped} of {n} rule{'s' if n != 1 else ''} passed{tail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "rules": [o.to_dict() for o in self.outcomes]}
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(rule, value, threshold, result) as text; the result carries the note, if any."""
+        return [
+            (o.rule, _show(o.value), _show(o.threshold), o.result + (f": {o.note}" if o.note else ""))
+            for o in self.outcomes
+        ]
+
+    def markdown(self, title: str | None = None) -> str:
+        """A Markdown table for ``$GITHUB_STEP_SUMMARY``."""
+
+        def cell(s: str) -> str:
+            return s.replace("|", "\\|").replace("\n", " ")
+
+        lines = [f"### {title}", ""] if title else []
+        lines += ["| rule | value | threshold | result |", "|---|---|---|---|"]
+        for o, (rule, value, threshold, _) in zip(self.outcomes, self.rows()):
+            result = _MARKS[o.result] + (f": {o.note}" if o.note else "")
+            lines.append(f"| `{cell(rule)}` | {cell(value)} | {cell(threshold)} | {cell(result)} |")
+        lines += ["", f"**{self.summary()}**"]
+        return "\n".join(lines) + "\n"
+
+    def table(self) -> str:
+        """A plain-text table for the terminal, in the CLI's style (upper-case headers, two-space gaps)."""
+        cells = [["RULE", "VALUE", "THRESHOLD", "RESULT"], *[list(r) for r in self.rows()]]
+        widths = [max(len(r[i]) for r in cells) for i in range(4)]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+
+def evaluate_all(rules: Iterable[Rule | str], context: Mapping[str, Any]) -> GateResult:
+    """Judge every rule of a gate. All rules are parsed first, so a typo raises RuleError before any runs."""
+    parsed = [parse(r) if isinstance(r, str) else r for r in rules]
+    return GateResult(tuple(evaluate(r, context) for r in parsed))
