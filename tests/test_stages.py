@@ -200,3 +200,18 @@ def test_diff_reports_metrics_signature_and_artifacts(three: Registry, registry_
     p = run_cli("diff", "m@v1.1.0", "m@v2.0.0", "--registry", str(registry_path))
     assert "signature: BREAKING (inputs x changed)" in p.stdout
     assert np.isclose(float(p.stdout.split("(+")[1].split(")")[0]), 0.01)
+
+
+def test_bad_rules_are_clear_errors(registry: Registry, registry_path: Path, tmp_path: Path, onnx_file) -> None:
+    registry.push_files([onnx_file()], "m", metrics={"acc": 0.9})
+    configure(registry_path, tmp_path, '\n[gates.staging]\nrules = ["metrics.acc >= "]\n')
+    p = run_cli("promote", "m", "--to", "staging", "--registry", str(registry_path))
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    lines = p.stderr.splitlines()
+    assert lines[0].startswith("error: gate rule syntax error")
+    caret = next(ln for ln in lines if ln.strip() == "^")
+    assert caret.index("^") == lines[lines.index(caret) - 1].index("metrics") + len("metrics.acc >= ")
+    assert tags(registry_path) == ["m@v1.0.0"]
+    configure(registry_path, tmp_path, '\n[gates.production]\nrules = ["metrics.f1 > 0.5"]\n')
+    report = api.gate("m", "production", registry=registry)
+    assert not report.passed and report.result.outcomes[0].note == "metrics.f1 is missing"
