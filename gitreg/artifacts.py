@@ -2,7 +2,8 @@
 
 gitreg stores two kinds of artifact per version: ONNX (``model.onnx``) and TorchScript
 (``model.pt``). ONNX files are validated with ``onnx.checker`` and their signature, opset and IR
-version read from one parse of the file; TorchScript archives are recognised by their ``code/``
+version read from a skeleton of the file without its weights (:mod:`gitreg.onnxscan`: a 500 MB
+model is never held in memory); TorchScript archives are recognised by their ``code/``
 entries without importing torch (torch costs ~2.5 s to import; a TorchScript file is code, and
 gitreg never runs it at push time).
 """
@@ -79,12 +80,15 @@ def _check_readable(f: Path) -> None:
 
 
 def inspect_onnx(path: Path) -> dict[str, Any]:
-    """Validate an ONNX file and read its signature; one parse, weights never loaded twice."""
+    """Validate an ONNX file and read its signature from its skeleton; the weights are never read."""
     import onnx  # lazy: ~0.3 s, and only write paths need it
-    from onnx import TensorProto, helper
+    from onnx import TensorProto
+
+    from gitreg import onnxscan
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        skeleton = onnxscan.scan(path)
+        model = onnx.ModelProto.FromString(skeleton.model)
     except Exception as e:  # protobuf raises DecodeError and friends
         raise ArtifactError(f"{path} is not a valid ONNX model: {type(e).__name__}: {e}") from None
     if any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer):
@@ -93,10 +97,17 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
             "(or onnx.save_model(..., save_as_external_data=False)) so one file holds the model"
         )
     try:
-        # By path: on a proto, check_model serialises the whole model again first (0.5 s at 200 MB).
-        onnx.checker.check_model(str(path))
+        onnx.checker.check_model(skeleton.model)  # a few KB, whatever the model's size
+        skeleton.check_sizes()  # what the skeleton's placeholders hid from the checker
     except Exception as e:
         raise ArtifactError(f"{path} is not a valid ONNX model: {str(e).splitlines()[0]}") from None
+    return describe_onnx(model)
+
+
+def describe_onnx(model: Any) -> dict[str, Any]:
+    """Opset, IR version, producer and signature (graph inputs that are not initializers) of a ModelProto."""
+    from onnx import helper
+
     inits = {i.name for i in model.graph.initializer}
 
     def value_info(v) -> dict[str, Any]:

@@ -554,9 +554,8 @@ class Registry:
             st = self._state(_View(cache, REMOTE_MAIN), name).get(name)
             if st is not None and any(Version.parse(x) == explicit for x in st.versions):
                 raise VersionExists(version_tag(name, explicit))
-        lfs_root = cache.git_dir / "lfs"
-        stored = {inp.kind: (inp, lfs.store(inp.path, lfs_root)) for inp in inputs}
-        lfs.push_objects(cache, [p.oid for _, p in stored.values()])
+        pointers = self._store_objects(cache, [inp.path for inp in inputs])
+        stored = {inp.kind: (inp, ptr) for inp, ptr in zip(inputs, pointers)}
         pointer_blobs = {inp.stored_name: cache.hash_blob(p.text()) for inp, p in stored.values()}
         onnx_in = stored.get("onnx")  # read from the file; the caller's keys (task, classes) add to it
         sig = {**(onnx_in[0].info.get("signature", {}) if onnx_in else {}), **dict(signature or {})}
@@ -610,6 +609,23 @@ class Registry:
 
         tag, commit, new = self._publish(cache, name, attempt, explicit_tag=explicit is not None)
         return ModelVersion(name, new, tag, commit, iso(int(time.time())), ident.name, ident.email)
+
+    def _store_objects(self, cache: Git, paths: Sequence[Path]) -> list[lfs.Pointer]:
+        """Each file's LFS object, in the registry before any ref names it; each file read once.
+
+        A registry on this machine gets the objects straight into its own ``lfs/objects`` (where
+        ``git lfs push`` to a file remote puts them, but without git-lfs reading them again); any
+        other registry gets them through the cache's store and ``git lfs push --object-id``.
+        """
+        if self.location.is_local:
+            assert self.location.path is not None
+            root = self.location.path / "lfs"
+            if os.access(root if root.exists() else self.location.path, os.W_OK):
+                return [lfs.store(p, root) for p in paths]
+        root = cache.git_dir / "lfs"
+        pointers = [lfs.store(p, root) for p in paths]
+        lfs.push_objects(cache, [p.oid for p in pointers])
+        return pointers
 
     def _parent(self, parent: str) -> str:
         try:

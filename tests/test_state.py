@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from gitreg.refs import Kind
-from gitreg.state import TagRecord, fold
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gitreg.refs import Kind, parse_tag
+from gitreg.state import TagRecord, _parse_tag, fold
 
 
 def rec(tag: str, commit: str, t: int, annotated: bool = True) -> TagRecord:
@@ -107,3 +110,42 @@ def test_history_is_in_time_order_with_versions_resolved() -> None:
 
 def test_non_registry_tags_are_ignored() -> None:
     assert fold([rec("v1.0.0", "c1", 1), rec("release-2024", "c2", 2)]) == {}
+
+
+# Tag names that stress the grammar: GTO's broader names, counters, cancellations, near misses.
+TRICKY_TAGS = [
+    "m@v1.0.0",
+    "m@v1.0.0!",
+    "m@v1.0.0#3",
+    "m@v1.0.0!#4",
+    "m@v1.0.0-rc.1+build.5",
+    "m#prod",
+    "m#prod#2",
+    "m#prod!#7",
+    "m@deprecated",
+    "m@deprecated#9",
+    "models/churn@v2.0.0",
+    "a//b@v1.0.0",
+    "Big_Model-2#Stage/x#1",
+    "m@1.0.0",
+    "m@v1.0",
+    "m@v01.0.0",
+    "m#",
+    "-m@v1.0.0",
+    "m@v1.0.0!!",
+    "v1.0.0",
+    "",
+]
+
+
+@given(st.one_of(st.sampled_from(TRICKY_TAGS), st.from_regex(r"\A[a-zA-Z0-9_/#@!.+-]{0,24}\Z")))
+def test_fold_parses_tags_as_parse_tag_does(tag: str) -> None:
+    ev = parse_tag(tag)
+    expected = None if ev is None else (ev.kind, ev.name, ev.version, ev.stage, ev.counter)
+    assert _parse_tag(tag) == expected
+
+
+def test_latest_of_equal_versions_is_the_last_registered_like_a_stable_sort() -> None:
+    m = fold([rec("m@v1.0.0+a", "c1", 1), rec("m@v1.0.0+b", "c2", 2), rec("m@v0.9.0", "c3", 3)])["m"]
+    assert m.latest() is m.active_versions()[-1]
+    assert m.latest().version == "1.0.0+b"
