@@ -6,8 +6,10 @@ initializer of 50M values, a different seed each, so every push stores a new LFS
 
 Timed (3 runs each, min and median, the same files for every contender):
 
-* gitreg: ``Registry(path).push_files([file], "big")`` (validate ONNX, hash into the LFS store,
-  ``git lfs push --object-id``, commit + annotated tag with plumbing, ``push --atomic``);
+* gitreg: ``Registry(path).push_files([file], "big")`` (validate ONNX from a skeleton of the file,
+  copy it into the registry's LFS store while hashing the copy, commit + annotated tag with plumbing,
+  ``push --atomic``, which runs the registry's pre-receive hook);
+* context: the same with the registry's hook switched off, to show what the hook's Python costs;
 * baseline 1: hashlib sha256 of the file (1 MiB blocks), then ``cp`` of it (target: gitreg <= 1.3x);
   also the one-pass floor (read once, hash and write each block);
 * baseline 2: the git-lfs work-tree way, in a clone with ``git lfs install --local`` and
@@ -31,6 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
 from common import (  # isolation (isolate() below) must happen before gitreg is imported
     IDENTITY,
     MB,
@@ -82,19 +85,33 @@ def main() -> int:
     out = ROOT / "out"
     out.mkdir()
 
-    def settle() -> None:
-        os.sync()  # earlier writes are flushed before each timed step, not during it
+    def settle(warm: Path | None = None) -> None:
+        common.settle(ROOT, warm)  # flush earlier writes, evict the fixture's page cache but warm's
 
     # -- gitreg ---------------------------------------------------------------------------------
     header(f"gitreg Registry.push_files ({args.runs} runs, a new {size // MB} MB object each)")
     t_gitreg = []
     for k in range(args.runs):
-        settle()
+        settle(files[k])
         t0 = time.perf_counter()
         mv = Registry(reg).push_files([files[k]], NAME)
         t_gitreg.append(time.perf_counter() - t0)
         print(f"    run {k + 1}: {mv.ref} in {t_gitreg[-1]:.3f} s")
     row("Registry(path).push_files([file], 'big')", t_gitreg)
+
+    # -- context: the same without the registry's pre-receive hook ----------------------------------
+    header(f"context: push_files with the registry's pre-receive hook switched off ({args.runs} runs)")
+    git("--git-dir", str(reg), "config", "core.hooksPath", os.devnull)
+    t_nohook = []
+    for k in range(args.runs):
+        settle(files[k])
+        t0 = time.perf_counter()
+        Registry(reg).push_files([files[k]], f"{NAME}-nohook")
+        t_nohook.append(time.perf_counter() - t0)
+    git("--git-dir", str(reg), "config", "--unset", "core.hooksPath")
+    row("push_files, registry hook off (NOT how gitreg runs)", t_nohook)
+    hook = med(t_gitreg) - med(t_nohook)
+    print(f"  so the hook (a Python process: `python -m gitreg hook pre-receive`) costs ~{hook:.3f} s a push")
 
     # -- baseline 1 -------------------------------------------------------------------------------
     header(f"baseline 1: sha256 + copy ({args.runs} runs)")
@@ -102,14 +119,14 @@ def main() -> int:
     dst = out / "copy.bin"
     for k in range(args.runs):
         dst.unlink(missing_ok=True)
-        settle()
+        settle(files[k])
         t0 = time.perf_counter()
         sha256_file(files[k])
         subprocess.run(["cp", str(files[k]), str(dst)], check=True)
         t_sha_cp.append(time.perf_counter() - t0)
     for k in range(args.runs):
         dst.unlink(missing_ok=True)
-        settle()
+        settle(files[k])
         t0 = time.perf_counter()
         copy_hashing(files[k], dst)
         t_one.append(time.perf_counter() - t0)
@@ -131,7 +148,7 @@ def main() -> int:
     for k in range(args.runs):
         target = wt / "models" / "bigwt" / "model.onnx"
         shutil.copyfile(files[k], target)  # the exported file is in the work tree: untimed
-        settle()
+        settle(target)
         tag = f"bigwt@v1.0.{k}"
         steps = []
         t0 = time.perf_counter()
@@ -157,6 +174,7 @@ def main() -> int:
     header("ratios (median / median)")
     ratio_line("gitreg push_files / (sha256 + cp)", med(t_gitreg), med(t_sha_cp), TARGET)
     ratio_line("gitreg push_files / one-pass read+sha256+write", med(t_gitreg), med(t_one))
+    ratio_line("context: push_files, hook off / (sha256 + cp)", med(t_nohook), med(t_sha_cp))
     ratio_line("work-tree git-lfs / (sha256 + cp)", med(t_wt), med(t_sha_cp))
     ratio_line("work-tree git-lfs / gitreg push_files", med(t_wt), med(t_gitreg))
     print(
@@ -167,7 +185,7 @@ def main() -> int:
     if args.profile:
         header("cProfile of one more push_files (cumulative time, top 30)")
         prof = cProfile.Profile()
-        settle()
+        settle(files[-1])
         prof.enable()
         Registry(reg).push_files([files[-1]], NAME)
         prof.disable()

@@ -58,6 +58,17 @@ def isolate(prefix: str, keep: bool | None = None) -> Path:
     os.environ.update(env)
     for k in ("GITREG_REGISTRY", "GITREG_DEBUG", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         os.environ.pop(k, None)
+    # An installed package runs from compiled bytecode. Some sandboxes set PYTHONDONTWRITEBYTECODE,
+    # so every gitreg process (each CLI call, the registry's pre-receive hook on each push) would
+    # compile gitreg's modules again, ~25 ms each here. Bytecode is cached under the temp root
+    # instead (the first, untimed run writes it); GITREG_BENCH_NO_BYTECODE=1 keeps the setting.
+    if os.environ.get("GITREG_BENCH_NO_BYTECODE"):
+        flag = os.environ.get("PYTHONDONTWRITEBYTECODE", "")
+        print(f"[bytecode cache: as the environment says (PYTHONDONTWRITEBYTECODE={flag!r})]")
+    else:
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+        print("[bytecode cache: on, under the temp root (GITREG_BENCH_NO_BYTECODE=1 to turn it off)]")
     work = root / "work"
     work.mkdir()
     os.chdir(work)
@@ -215,6 +226,33 @@ def drop_caches_if_root() -> bool:
         return True
     except OSError:
         return False
+
+
+def settle(root: Path, warm: Path | None = None, min_size: int = 1 << 20) -> None:
+    """Flush writes, evict the page cache of big files under ``root``, then read ``warm`` back in.
+
+    Every timed step then starts alike: its input cached (as right after an export) and nothing
+    else of the fixture's in memory. Without this, the VMs these benchmarks run on reclaim page
+    cache in the foreground once a GB or two of it is in use, so whichever step runs once
+    earlier steps' outputs piled up pays for it (e.g. the 4th and 5th 200 MB push: 0.4-0.9 s).
+    """
+    os.sync()
+    keep = warm.resolve() if warm is not None else None
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            path = Path(dirpath) / name
+            try:
+                if path.is_symlink() or path.stat().st_size < min_size or path.resolve() == keep:
+                    continue
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+    if warm is not None:
+        sha256_file(warm)
 
 
 # -- fixtures -----------------------------------------------------------------------------------------
