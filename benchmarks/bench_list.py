@@ -175,11 +175,12 @@ def time_gitreg(path: Path, model: str, runs: int, label: str) -> dict[str, list
 
 def floors(path: Path, runs: int) -> dict[str, list[float]]:
     header(f"floors (context, {runs} runs)")
-    fmt = "%(refname:lstrip=2)%00%(objectname)%00%(*objectname)%00%(taggerdate:raw)%00%(contents:subject)"
+    # What `gitreg list` asks for (gitreg.git._LEAN_FORMAT); history and show add tagger and subject.
+    fmt = "%(refname:lstrip=2)%00%(objecttype)%00%(objectname)%00%(*objectname)%00%(taggerdate:raw)"
     cases = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "python -c 'import gitreg.cli, gitreg.registry'": [sys.executable, "-c", "import gitreg.cli, gitreg.registry"],
-        "git for-each-ref refs/tags (gitreg's format)": [
+        "git for-each-ref refs/tags (gitreg list's format)": [
             "git", "--git-dir", str(path), "for-each-ref", f"--format={fmt}", "refs/tags",
         ],
     }  # fmt: skip

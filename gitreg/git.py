@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -198,6 +197,19 @@ class Git:
         p = self.run("cat-file", "blob", spec, check=False, text=False)
         return p.stdout if p.returncode == 0 else None
 
+    def pack_loose_tags(self, limit: int = 256) -> bool:
+        """``git pack-refs`` once more than ``limit`` tags are loose ref files; True if it packed.
+
+        ``for-each-ref`` opens every loose ref (10k loose tags add ~0.1 s to each read, bench_list.py),
+        and receive-pack and fetch write each new tag loose; packing them is cheap and safe to race.
+        """
+        try:
+            with os.scandir(self.git_dir / "refs" / "tags") as entries:
+                loose = sum(1 for _ in entries)  # tags named a/b count once: enough for a trigger
+        except OSError:
+            return False
+        return loose > limit and self.run("pack-refs", check=False).returncode == 0
+
     def commits_on(self, ref: str) -> set[str]:
         p = self.run("rev-list", ref, check=False)
         return set(p.stdout.split()) if p.returncode == 0 else set()
@@ -221,6 +233,8 @@ class Git:
         Paths under ``replace_dirs`` that ``files`` does not name are removed, so a version's folder
         holds exactly that version's files.
         """
+        import tempfile  # ~4 ms to import (shutil, random): only writes need it, not every read
+
         fd, index = tempfile.mkstemp(prefix="gitreg-index-", dir=self.git_dir)
         os.close(fd)
         os.unlink(index)  # git wants to create it; the name is ours alone

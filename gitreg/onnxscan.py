@@ -26,7 +26,7 @@ from typing import BinaryIO
 from google.protobuf.message import DecodeError
 
 MAX_PROTOBUF = 2**31 - 1  # protobuf's (and so onnx's) limit for one serialised message
-DESCEND = 4096  # smaller messages are copied whole: walking them would gain nothing
+DESCEND = 1024  # smaller messages are copied whole: walking them would gain little
 WINDOW = 1 << 16
 INT64_MAX = 2**63 - 1
 
@@ -47,8 +47,7 @@ _NAME, _RAW, _DOUBLE, _UINT64, _LOCATION = 8, 9, 10, 11, 14
 _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
 # TensorProto.DataType values.
-FLOAT, INT32, STRING, DOUBLE, UINT32, COMPLEX64, COMPLEX128 = 1, 6, 8, 11, 12, 14, 15
-INT64, UINT64 = 7, 13
+FLOAT, INT32, INT64, DOUBLE, UINT32, UINT64, COMPLEX64, COMPLEX128 = 1, 6, 7, 11, 12, 13, 14, 15
 _BYTES_PER_ELEM = {
     **dict.fromkeys((2, 3, 9, 17, 18, 19, 20, 24), 1),  # uint8 int8 bool float8 x5
     **dict.fromkeys((4, 5, 10, 16), 2),  # uint16 int16 float16 bfloat16
@@ -105,7 +104,7 @@ class _Tensor:
             n = 2 if dt == COMPLEX64 else 1
             out += bytes([_FLOAT << 3 | 2]) + _varint_bytes(4 * n) + b"\0" * (4 * n)
         if self.raw is not None and self.raw[1]:
-            n = max(_raw_bytes(dt, 1) or 0, 1) if dt is not None else 1
+            n = _raw_bytes(dt, 1) or 1
             out += bytes([_RAW << 3 | 2]) + _varint_bytes(n) + b"\0" * n
         if self.doubles:
             n = 2 if dt == COMPLEX128 else 1
@@ -353,7 +352,7 @@ def _check_tensor(t: _Tensor, read_byte: Callable[[int], int]) -> None:
 def scan(path: str | os.PathLike[str]) -> Skeleton:
     """The skeleton of the ONNX model at ``path``; raises DecodeError when it is not a protobuf."""
     p = Path(path)
-    with open(p, "rb", buffering=0) as f:
+    with open(p, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > MAX_PROTOBUF:
             raise DecodeError(f"{size} bytes is over protobuf's 2 GiB limit for one model without external data")

@@ -262,6 +262,7 @@ class Registry:
         with self._lock(git.git_dir.with_suffix(".lock")):
             # Wildcards: an empty remote (no main yet) is not an error, just nothing to fetch.
             git.fetch("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
+            git.pack_loose_tags()  # the cache is read with for-each-ref too, and gc never runs in it
 
     def _view(self, sync: bool = True) -> _View | None:
         """Where reads come from: the local registry itself, or the synced cache of a remote one."""
@@ -302,6 +303,7 @@ class Registry:
     def init(self) -> bool:
         """Create the registry if needed; True if it was created, False if it already existed."""
         from gitreg import hook
+
         if self.location.is_local:
             path = self.location.path
             assert path is not None
@@ -647,6 +649,8 @@ class Registry:
                 res = cache.push(refspecs)
             if res.ok:
                 cache.run("update-ref", REMOTE_MAIN, commit, check=False)
+                if self.location.is_local:
+                    self._local_git().pack_loose_tags()  # keeps reads of a 10k-version registry fast
                 return tag, commit, new
             reasons = " ".join(res.rejected.values())
             if "hook declined" in reasons or "pre-receive" in reasons:
