@@ -11,11 +11,10 @@ as something else are quoted as JSON strings, which YAML accepts.
 from __future__ import annotations
 
 import json
+import numbers
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import numpy as np
 
 
 def model_card(sidecar_dict: Mapping[str, Any], ref: str) -> str:
@@ -229,9 +228,9 @@ def _yaml(value: Any, indent: int = 0) -> list[str]:
 def _scalar(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
+    if isinstance(v, numbers.Integral):
         return str(int(v))
-    if isinstance(v, (float, np.floating)):
+    if isinstance(v, numbers.Real):
         f = float(v)
         if f != f:
             return ".nan"
@@ -264,9 +263,9 @@ def number(v: Any, signed: bool = False) -> str:
         return ""
     if isinstance(v, bool):
         return str(v).lower()
-    if isinstance(v, (int, np.integer)):
+    if isinstance(v, numbers.Integral):
         return f"{v:+d}" if signed else str(int(v))
-    if isinstance(v, (float, np.floating)):
+    if isinstance(v, numbers.Real):
         return f"{v:+.6g}" if signed else f"{v:.6g}"
     return str(v)
 

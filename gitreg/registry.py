@@ -539,7 +539,7 @@ class Registry:
         except ValueError as e:
             raise MetadataError(str(e)) from None
         from gitreg import artifacts as artifacts_mod
-        from gitreg import metadata
+        from gitreg import card, metadata
 
         inputs = artifacts_mod.collect([os.fspath(p) for p in paths])
         lineage: dict[str, Any] = {
@@ -603,6 +603,7 @@ class Registry:
             sc = Sidecar(model=model, artifacts=arts, **sections)  # type: ignore[arg-type]
             files = {f"models/{name}/{fn}": blob for fn, blob in pointer_blobs.items()}
             files[f"models/{name}/model.toml"] = cache.hash_blob(sidecar_mod.dumps(sc))
+            files[f"models/{name}/README.md"] = cache.hash_blob(card.model_card(sc.to_dict(), tag))
             commit = cache.commit(
                 commit_parent, files, f"Register {name} v{new}", ident, when, replace_dirs=[f"models/{name}"]
             )

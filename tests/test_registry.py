@@ -50,9 +50,13 @@ def test_push_writes_commit_tag_sidecar_and_lfs_object(registry: Registry, regis
     msg = git(*gd, "for-each-ref", "--format=%(contents:subject)", "refs/tags/digits@v1.0.0")
     assert msg == "Registering artifact digits version v1.0.0"
     assert git(*gd, "ls-tree", "--name-only", "main", "models/digits/").split() == [
+        "models/digits/README.md",
         "models/digits/model.onnx",
         "models/digits/model.toml",
     ]
+    card = git(*gd, "show", "main:models/digits/README.md")
+    assert card.startswith("---\nlibrary_name: onnx\n") and "# digits v1.0.0" in card
+    assert "first" in card and "gitreg.load(\"digits@v1.0.0\")" in card
     pointer = git(*gd, "show", "main:models/digits/model.onnx")
     oid = sha(f)
     assert pointer == f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {f.stat().st_size}"
@@ -92,11 +96,13 @@ def test_each_version_replaces_the_previous_files(
     registry.push_files([onnx_file()], "m")
     gd = ["--git-dir", str(registry_path)]
     assert git(*gd, "ls-tree", "--name-only", "m@v1.0.0", "models/m/").split() == [
+        "models/m/README.md",
         "models/m/model.onnx",
         "models/m/model.pt",
         "models/m/model.toml",
     ]
     assert git(*gd, "ls-tree", "--name-only", "main", "models/m/").split() == [
+        "models/m/README.md",
         "models/m/model.onnx",
         "models/m/model.toml",
     ]
