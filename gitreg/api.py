@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -450,17 +451,58 @@ def evaluate(ref: str, data: Any, target: str | None = None, registry: Any = Non
     from gitreg import evaluate as evaluate_mod
 
     reg = _registry(registry)
-    if isinstance(data, (tuple, list)):
-        x, y = data
-    else:
-        path = os.fspath(data)
-        if path.startswith("datasets/") and not Path(path).exists():
-            from gitreg import datasets
-
-            path = str(datasets.fetch(reg, path))
-        x, y = evaluate_mod.load_data(path, target)
+    x, y, _ = _eval_data(reg, data, target)
     model = load(ref, registry=reg)
     return model.version, evaluate_mod.evaluate(model, x, y)
+
+
+def _eval_data(reg: Any, data: Any, target: str | None) -> tuple[Any, Any, dict[str, Any]]:
+    """``(X, y, fingerprint)`` from a path, a registry dataset or an ``(X, y)`` pair."""
+    from gitreg import evaluate as evaluate_mod
+    from gitreg import metadata
+
+    if isinstance(data, (tuple, list)):
+        x, y = (np.asarray(a) for a in data)
+        digest = hashlib.sha256()
+        for a in (x, y):
+            digest.update(f"{a.dtype.str}{a.shape}".encode())
+            digest.update(np.ascontiguousarray(a).data)
+        return x, y, {"name": "(X, y) arrays", "sha256": digest.hexdigest(), "rows": len(x)}
+    path = name = os.fspath(data)
+    if path.startswith("datasets/") and not Path(path).exists():
+        from gitreg import datasets
+
+        path = str(datasets.fetch(reg, path))
+    x, y = evaluate_mod.load_data(path, target)
+    info = metadata.data_fingerprint(path)
+    info["name"] = name if name.startswith("datasets/") else Path(name).name
+    if target:
+        info["target"] = target
+    return x, y, info
+
+
+def record_evaluation(ref: str, data: Any, target: str | None = None, registry: Any = None) -> tuple[Any, Any, Any]:
+    """Evaluate like :func:`evaluate`, then keep the result with the version (``eval --record``).
+
+    The version's tag and artifacts stay as they are: the result goes into a new commit on the
+    version's evaluation record (see :mod:`gitreg.records`), which ``show`` and ``history`` read.
+    Returns (ModelVersion, Evaluation, :class:`gitreg.records.Recorded`).
+    """
+    from gitreg import evaluate as evaluate_mod
+    from gitreg import records
+
+    reg = _registry(registry)
+    x, y, info = _eval_data(reg, data, target)
+    model = load(ref, registry=reg)
+    ev = evaluate_mod.evaluate(model, x, y)
+    section = {**ev.to_section(), "data": info, "evaluated": _now()}
+    return model.version, ev, records.record(reg, model.version, section)
+
+
+def _now() -> str:
+    from gitreg.registry import iso
+
+    return iso(int(time.time()))
 
 
 def model_card(ref: str, registry: Any = None) -> str:

@@ -527,26 +527,44 @@ def gate(
 @click.option("--data", required=True, help="Labelled data: .npz (X, y), .csv with --target, or datasets/NAME.npz.")
 @click.option("--target", metavar="COLUMN", help="CSV column holding labels.")
 @click.option("--report", "report_path", type=click.Path(), help="Write a self-contained HTML report here.")
+@click.option(
+    "--record", is_flag=True, help="Keep the result with the version ([evaluation] in a new commit; the tag stays)."
+)
 @registry_option
 @json_option
 def eval_(
-    ref: str, data: str, target: str | None, report_path: str | None, registry: str | None, as_json: bool
+    ref: str,
+    data: str,
+    target: str | None,
+    report_path: str | None,
+    record: bool,
+    registry: str | None,
+    as_json: bool,
 ) -> None:
     """Evaluate REF's ONNX artifact under onnxruntime (large vectorised batches)."""
     from gitreg import api
 
-    mv, ev = api.evaluate(ref, data, target, registry=registry)
+    recorded = None
+    if record:
+        mv, ev, recorded = api.record_evaluation(ref, data, target, registry=registry)
+    else:
+        mv, ev = api.evaluate(ref, data, target, registry=registry)
     if report_path:
         from gitreg import report
 
         report.write_atomic(report_path, report.html_report(mv.ref, ev, mv.sidecar.to_dict() if mv.sidecar else {}))
     if as_json:
-        _emit_json({"ref": mv.ref, **ev.to_dict(), **({"report": report_path} if report_path else {})})
+        extra = {"report": report_path} if report_path else {}
+        if recorded is not None:
+            extra["recorded"] = recorded.to_dict()
+        _emit_json({"ref": mv.ref, **ev.to_dict(), **extra})
         return
     _table([(k, _num(v)) for k, v in ev.metrics.items()], ("METRIC", "VALUE"))
     click.echo(f"{mv.ref}: {ev.samples} rows, {ev.task}, {ev.rows_per_second:,.0f} rows/s under onnxruntime")
     if report_path:
         click.echo(f"report -> {report_path}")
+    if recorded is not None:
+        click.echo(f"recorded -> {recorded.git_ref} ({recorded.commit[:12]}); {mv.tag} is unchanged")
 
 
 @cli.command(name="report")

@@ -50,10 +50,9 @@ def diff(ref_a: str, a: Mapping[str, Any], ref_b: str, b: Mapping[str, Any]) -> 
     """Both sidecars as dicts (``Sidecar.to_dict()``); B is compared against A."""
     ma, mb = a.get("metrics", {}), b.get("metrics", {})
     metrics = {
-        k: {"a": ma.get(k), "b": mb.get(k), "delta": _delta(ma.get(k), mb.get(k))}
-        for k in sorted(set(ma) | set(mb))
+        k: {"a": ma.get(k), "b": mb.get(k), "delta": _delta(ma.get(k), mb.get(k))} for k in sorted(set(ma) | set(mb))
     }
-    ea, eb = a.get("evaluation", {}).get("metrics", {}), b.get("evaluation", {}).get("metrics", {})
+    ea, eb = _eval_metrics(a.get("evaluation", {})), _eval_metrics(b.get("evaluation", {}))
     evaluation = {
         k: {"a": ea.get(k), "b": eb.get(k), "delta": _delta(ea.get(k), eb.get(k))} for k in sorted(set(ea) | set(eb))
     }
@@ -84,6 +83,18 @@ def diff(ref_a: str, a: Mapping[str, Any], ref_b: str, b: Mapping[str, Any]) -> 
         "artifacts": artifacts,
         "lineage": lineage,
         "parity": {"a": a.get("parity", {}).get("passed"), "b": b.get("parity", {}).get("passed")},
+    }
+
+
+_EVAL_FIELDS = {"samples", "seconds", "rows_per_second"}  # facts of the run, not of the model
+
+
+def _eval_metrics(section: Mapping[str, Any]) -> dict[str, float]:
+    """The flat metrics of an ``[evaluation]`` table (``Evaluation.to_section``)."""
+    return {
+        k: v
+        for k, v in section.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _EVAL_FIELDS
     }
 
 

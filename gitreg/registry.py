@@ -10,6 +10,7 @@ race from a fresh fetch. Any failure leaves the remote as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import random
@@ -261,7 +262,7 @@ class Registry:
     def _sync(self, git: Git) -> None:
         with self._lock(git.git_dir.with_suffix(".lock")):
             # Wildcards: an empty remote (no main yet) is not an error, just nothing to fetch.
-            git.fetch("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
+            git.fetch("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*", "+refs/gitreg/*:refs/gitreg/*")
             git.pack_loose_tags()  # the cache is read with for-each-ref too, and gc never runs in it
 
     def _view(self, sync: bool = True) -> _View | None:
@@ -393,8 +394,17 @@ class Registry:
     def history(self, name: str) -> list[HistoryEvent]:
         """Registrations, stage events, deregistrations and deprecations of ``name``, oldest first."""
         check_name_for_read(name)
-        st = self._model(self._state(self._view(), name), name)
-        return [_history_event(e) for e in st.events]
+        view = self._view()
+        st = self._model(self._state(view, name), name)
+        assert view is not None
+        from gitreg import records
+
+        evaluated = [
+            (ts, HistoryEvent(iso(ts), "evaluation", name, ver, None, git_ref, commit, an, ae, subject))
+            for ts, ver, git_ref, commit, an, ae, subject in records.history(view.git, name, view.main)
+        ]
+        tagged = [(e.time, _history_event(e)) for e in st.events]
+        return [ev for _, ev in sorted(tagged + evaluated, key=lambda p: p[0])]  # stable: tag order kept
 
     def _model(self, states: Mapping[str, ModelState], name: str) -> ModelState:
         check_name_for_read(name)
@@ -421,11 +431,17 @@ class Registry:
 
     def _with_sidecars(self, view: _View | None, st: ModelState, vs: Sequence[VersionState]) -> list[ModelVersion]:
         assert view is not None
+        from gitreg import records
+
         with view.git.cat_file() as cf:
-            blobs = cf.get_many([f"refs/tags/{v.tag}:models/{st.name}/model.toml" for v in vs])
+            specs = [f"refs/tags/{v.tag}:models/{st.name}/model.toml" for v in vs]
+            blobs = cf.get_many(specs + records.overlay_specs(st.name, [v.version for v in vs]))
         out = []
-        for v, blob in zip(vs, blobs):
+        for v, blob, rec in zip(vs, blobs, blobs[len(vs) :]):
             sc = _own_sidecar(blob, v, st.name)
+            recorded = records.evaluation_of(rec)
+            if sc is not None and recorded is not None:  # the newest `eval --record` of this version
+                sc = dataclasses.replace(sc, evaluation=recorded)
             out.append(
                 ModelVersion(
                     st.name,
