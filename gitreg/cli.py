@@ -57,6 +57,11 @@ registry_option = click.option(
     help="Registry to use (default: $GITREG_REGISTRY, [tool.gitreg] registry, or the embedded one).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+sign_option = click.option(
+    "--sign",
+    is_flag=True,
+    help="Sign the tag as git tag -s does (your gpg.format and user.signingkey); check with gitreg verify.",
+)
 
 
 def _emit_json(data: Any) -> None:
@@ -77,12 +82,25 @@ def cli() -> None:
 
 
 @cli.command()
+@click.option(
+    "--github", is_flag=True, help="Also commit .github/workflows/gitreg.yml (gates on PRs, apply on merge) to main."
+)
+@click.option("--pip-spec", metavar="SPEC", help="What the workflow pip-installs (default: gitreg==this version).")
 @registry_option
-def init(registry: str | None) -> None:
+def init(github: bool, pip_spec: str | None, registry: str | None) -> None:
     """Create a registry (a bare git repo with LFS); does nothing if it exists."""
+    if pip_spec is not None and not github:
+        raise UsageError("--pip-spec goes with --github")
     reg = _registry(registry)
+    if github:
+        from gitreg import github as gh
+
+        gh.render(pip_spec)  # a bad --pip-spec fails before anything is created
     created = reg.init()
     click.echo(f"{'initialised' if created else 'already a registry'}: {reg.url}")
+    if github:
+        commit = gh.install(reg, pip_spec)
+        click.echo(f"wrote {gh.WORKFLOW_PATH} on main ({commit[:12]})" if commit else f"{gh.WORKFLOW_PATH}: up to date")
 
 
 @cli.command()
@@ -113,6 +131,7 @@ def init(registry: str | None) -> None:
 @click.option("--description", "-d", help="What this version is.")
 @click.option("--parent", metavar="REF", help="The model version this one was derived from.")
 @click.option("--data", "data", multiple=True, type=click.Path(), help="Data file to fingerprint into lineage.")
+@sign_option
 @registry_option
 @json_option
 def push(
@@ -130,6 +149,7 @@ def push(
     description: str | None,
     parent: str | None,
     data: tuple[str, ...],
+    sign: bool,
     registry: str | None,
     as_json: bool,
 ) -> None:
@@ -160,12 +180,15 @@ def push(
         kwargs.update({k: v for k, v in options.items() if v not in (None, [])})  # the command line wins
         kwargs["script"] = script or bool(kwargs.get("script"))
         kwargs["allow_parity_failure"] = allow_parity_failure or bool(kwargs.get("allow_parity_failure"))
+        kwargs["sign"] = sign or bool(kwargs.get("sign"))
         mv = api.push(model, name, **kwargs)
     else:
         if script or allow_parity_failure:
             raise UsageError("--script and --allow-parity-failure apply to --from-python (live models)")
         options.pop("registry")
-        mv = _registry(registry).push_files(list(paths), name, metrics=metrics, params=params, labels=labels, **options)
+        mv = _registry(registry).push_files(
+            list(paths), name, metrics=metrics, params=params, labels=labels, sign=sign, **options
+        )
     if as_json:
         _emit_json({"ref": mv.ref, "name": mv.name, "version": f"v{mv.version}", "tag": mv.tag, "commit": mv.commit})
     else:
@@ -307,6 +330,51 @@ def check(registry: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("ref")
+@click.option(
+    "--allow-unsigned", is_flag=True, help="Accept an unsigned tag with a warning (a bad signature still fails)."
+)
+@click.option(
+    "--allowed-signers",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="ssh allowed signers file (default: git config gpg.ssh.allowedSignersFile).",
+)
+@registry_option
+@json_option
+def verify(ref: str, allow_unsigned: bool, allowed_signers: str | None, registry: str | None, as_json: bool) -> None:
+    """Check REF offline: who signed its tag, the sidecar against the LFS pointers, the local
+    artifact bytes against their sha256. Exit 3 if anything fails; never downloads."""
+    from gitreg.errors import IntegrityError
+
+    report = _registry(registry).verify(ref, allow_unsigned=allow_unsigned, allowed_signers=allowed_signers)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        click.echo(f"{report.ref}  commit {report.commit}")
+        for s in report.signatures:
+            what = f"tag object {s.tag_object[:12]} -> commit {s.object[:12]}"
+            if s.good:
+                click.echo(f"signature  {s.tag}: good {s.format} signature by {s.signer} ({s.key}); {what}")
+            else:
+                click.echo(f"signature  {s.tag}: {s.status}{f' ({s.detail})' if s.detail else ''}; {what}")
+        if report.sidecar:
+            click.echo(f"sidecar    {report.sidecar}: {len(report.artifacts)} artifact(s) listed")
+        for a in report.artifacts:
+            where = f"{len(a.checked)} local cop{'y' if len(a.checked) == 1 else 'ies'} hashed"
+            detail = a.detail or where
+            click.echo(f"artifact   {a.path}  sha256 {a.sha256[:12]}…  {a.size} bytes: {a.status} ({detail})")
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if not report.ok:
+        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
+        raise IntegrityError(report.problems[0] + more, problems=report.problems, hint=report.hint)
+    if not as_json:
+        by = ", ".join(dict.fromkeys(report.signers)) or "nobody (unsigned)"
+        click.echo(f"verified: {report.ref} signed by {by}")
+
+
+@cli.command()
+@click.argument("ref")
 @registry_option
 @json_option
 def deprecate(ref: str, registry: str | None, as_json: bool) -> None:
@@ -428,29 +496,74 @@ def _event_out(ev: Any, as_json: bool, extra: dict[str, Any] | None = None) -> N
 @click.option("--force", is_flag=True, help="Skip the gates (needs --reason; recorded in the tag and history).")
 @click.option("--reason", help="Why: recorded in the stage tag's message.")
 @click.option("--data", type=click.Path(), help="Data for eval.* rules instead of the stage's configured dataset.")
+@click.option(
+    "--pr",
+    "pr",
+    is_flag=True,
+    help="Open a pull request that edits stages.toml (the default for stages with require_pr = true).",
+)
+@click.option("--direct", is_flag=True, help="Assign directly (refused for stages with require_pr = true).")
+@click.option(
+    "--no-local-gates", "no_local_gates", is_flag=True, help="With --pr: skip the local gates (CI runs them)."
+)
+@sign_option
 @registry_option
 @json_option
 def promote(
-    ref: str, stage: str, force: bool, reason: str | None, data: str | None, registry: str | None, as_json: bool
+    ref: str,
+    stage: str,
+    force: bool,
+    reason: str | None,
+    data: str | None,
+    pr: bool,
+    direct: bool,
+    no_local_gates: bool,
+    sign: bool,
+    registry: str | None,
+    as_json: bool,
 ) -> None:
-    """Run STAGE's gates on REF, then assign it (stages.toml + GTO stage tag, one atomic push)."""
+    """Run STAGE's gates on REF, then assign it (stages.toml + GTO stage tag, one atomic push), or
+    request it in a pull request (--pr, or require_pr = true) that CI gates and gitreg apply tags on merge."""
     from gitreg import api
+    from gitreg import pr as pr_mod
 
-    ev, report = api.promote(ref, stage, force=force, reason=reason, data=data, registry=registry)
-    _event_out(ev, as_json, {"gate": report.to_dict() if report else None})
+    reg = _registry(registry)
+    if not pr_mod.wants_pr(reg, stage, pr, direct):
+        if no_local_gates:
+            raise UsageError("--no-local-gates goes with --pr; a direct promotion skips gates only with --force")
+        ev, report = api.promote(ref, stage, force=force, reason=reason, data=data, registry=reg, sign=sign)
+        _event_out(ev, as_json, {"gate": report.to_dict() if report else None})
+        return
+    if force or sign:
+        raise UsageError(
+            f"{'--force' if force else '--sign'} applies to direct promotion; "
+            "a pull request is gated by CI and tagged by gitreg apply (see --no-local-gates)"
+        )
+    req = api.request_promotion(ref, stage, local_gates=not no_local_gates, data=data, reason=reason, registry=reg)
+    if as_json:
+        _emit_json(req.to_dict())
+        return
+    click.echo(f"branch  {req.branch} ({'pushed' if req.pushed else 'already on the registry'})")
+    if req.pr_url:
+        click.echo(f"pull request  {req.pr_url} ({'created' if req.pr_created else 'already open'})")
+    elif req.compare_url:
+        click.echo(f"open the pull request  {req.compare_url}")
+    if req.note:
+        click.echo(f"note: {req.note}", err=True)
 
 
 @cli.command()
 @click.argument("name")
 @click.option("--stage", required=True, help="Stage to take away from its holder.")
 @click.option("--reason", help="Why: recorded in the tag's message.")
+@sign_option
 @registry_option
 @json_option
-def demote(name: str, stage: str, reason: str | None, registry: str | None, as_json: bool) -> None:
+def demote(name: str, stage: str, reason: str | None, sign: bool, registry: str | None, as_json: bool) -> None:
     """Unassign STAGE from the version of NAME holding it (GTO's unassign tag)."""
     from gitreg import api
 
-    _event_out(api.demote(name, stage, reason, registry=registry), as_json)
+    _event_out(api.demote(name, stage, reason, registry=registry, sign=sign), as_json)
 
 
 @cli.command()
@@ -459,15 +572,23 @@ def demote(name: str, stage: str, reason: str | None, registry: str | None, as_j
 @click.option("--to", "to", metavar="VERSION", help="Version to give the stage to (default: the previous holder).")
 @click.option("--force", is_flag=True, help="Skip the gates (needs --reason).")
 @click.option("--reason", help="Why: recorded in the stage tag's message.")
+@sign_option
 @registry_option
 @json_option
 def rollback(
-    name: str, stage: str, to: str | None, force: bool, reason: str | None, registry: str | None, as_json: bool
+    name: str,
+    stage: str,
+    to: str | None,
+    force: bool,
+    reason: str | None,
+    sign: bool,
+    registry: str | None,
+    as_json: bool,
 ) -> None:
     """Give STAGE back to the version that held it before (through the gates unless --force)."""
     from gitreg import api
 
-    ev, report = api.rollback(name, stage, to, force=force, reason=reason, registry=registry)
+    ev, report = api.rollback(name, stage, to, force=force, reason=reason, registry=registry, sign=sign)
     _event_out(ev, as_json, {"gate": report.to_dict() if report else None})
 
 
@@ -620,12 +741,15 @@ def dataset_push(file: str, name: str, registry: str | None, as_json: bool) -> N
 
 
 @cli.command()
+@click.option(
+    "--report", "report_path", default="gitreg-demo-report.html", show_default=True, help="Where the HTML report goes."
+)
 @registry_option
-def demo(registry: str | None) -> None:
-    """Train a tiny model, push two versions, list, show, pull, check and predict."""
+def demo(report_path: str, registry: str | None) -> None:
+    """Train and push models, evaluate, report, promote through gates, roll back, predict."""
     from gitreg import demo as demo_mod
 
-    demo_mod.run(registry, say=click.echo)
+    demo_mod.run(registry, say=click.echo, report_path=report_path)
 
 
 @cli.group(hidden=True)

@@ -1,14 +1,20 @@
-"""``gitreg demo``: what a training script does with gitreg, end to end, in a few seconds.
+"""``gitreg demo``: what a team does with gitreg, end to end, in a few seconds.
 
-Trains a small torch MLP on scikit-learn's bundled digits (no download), pushes an undertrained
+Trains a small torch MLP on scikit-learn's bundled digits (no download) and pushes an undertrained
 version and a better one with ``gitreg.push`` (TorchScript + ONNX export, parity on the held-out
-rows), then lists, shows, pulls, checks, and loads the better one under onnxruntime to predict.
-Needs the ``torch`` and ``sklearn`` extras (``make demo`` installs everything).
+rows); stores the held-out rows as a registry dataset, evaluates both versions on it under
+onnxruntime (``eval --record``) and writes the HTML comparison report; promotes the better one to
+staging and production through the gates; shows the production gate refusing a worse candidate,
+overrides it with ``--force`` as an on-call engineer might, and rolls production back. Ends by
+loading production under onnxruntime to predict and ``gitreg check``.
+Needs the ``torch``, ``sklearn`` and ``report`` extras (``make demo`` installs everything).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +50,42 @@ def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
         return float((model(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
 
 
-def run(registry: str | None = None, say: Callable[[str], None] = print) -> None:
+DATASET = "datasets/digits-holdout.npz"
+GATES = f"""
+# Added by `gitreg demo` (the registry had no gates): what a team might start with.
+[gates.staging]
+data = "{DATASET}"
+rules = ["parity.passed", "eval.accuracy >= 0.85"]
+
+[gates.production]
+data = "{DATASET}"
+rules = ["parity.passed", "eval.accuracy >= 0.9", "eval.f1_macro >= current.eval.f1_macro - 0.005"]
+"""
+
+
+def _push(gitreg: Any, reg: Registry, data: tuple, epochs: int, say: Callable[[str], None]) -> Any:
+    x_train, y_train, x_test, y_test = data
+    model = _train(x_train, y_train, epochs)
+    acc = _accuracy(model, x_test, y_test)
+    mv = gitreg.push(
+        model,
+        NAME,
+        example_inputs=x_train[:2],
+        eval_data=(x_test, y_test),
+        metrics={"accuracy": round(acc, 4)},
+        params={"epochs": epochs, "hidden": 32, "lr": 3e-3},
+        class_names=list(range(10)),
+        description=f"64-32-10 MLP on digits, {epochs} epoch(s)",
+        registry=reg,
+        command="gitreg demo",
+    )
+    say(f">>> gitreg.push(model, {NAME!r}, metrics={{'accuracy': {acc:.4f}}}, eval_data=...)  ->  {mv.ref}")
+    return mv
+
+
+def run(
+    registry: str | None = None, say: Callable[[str], None] = print, report_path: str = "gitreg-demo-report.html"
+) -> None:
     """The whole demo; raises GitregError on failure like any other command."""
     try:
         import torch  # noqa: F401
@@ -53,6 +94,8 @@ def run(registry: str | None = None, say: Callable[[str], None] = print) -> None
     except ImportError as e:
         raise MissingDependency(e.name or "torch", "all", "the demo") from None
     import gitreg
+    from gitreg import api, datasets, report
+    from gitreg.gating import GateFailed
 
     reg = Registry(registry)
     created = reg.init()  # idempotent; a path that holds something else is refused
@@ -61,49 +104,84 @@ def run(registry: str | None = None, say: Callable[[str], None] = print) -> None
     x_train, x_test, y_train, y_test = train_test_split(
         (x / 16.0).astype(np.float32), y.astype(np.int64), test_size=0.3, random_state=0, stratify=y
     )
-    pushed = []
-    for epochs in (1, 15):  # an undertrained version, then a better one
-        model = _train(x_train, y_train, epochs)
-        acc = _accuracy(model, x_test, y_test)
-        mv = gitreg.push(
-            model,
-            NAME,
-            example_inputs=x_train[:2],
-            eval_data=(x_test, y_test),
-            metrics={"accuracy": round(acc, 4)},
-            params={"epochs": epochs, "hidden": 32, "lr": 3e-3},
-            class_names=list(range(10)),
-            description=f"64-32-10 MLP on digits, {epochs} epoch(s)",
-            registry=reg,
-            command="gitreg demo",
-        )
-        pushed.append(mv)
-        say(f">>> gitreg.push(model, {NAME!r}, metrics={{'accuracy': {acc:.4f}}}, eval_data=...)  ->  {mv.ref}")
+    data = (x_train, y_train, x_test, y_test)
+    weak, best = (_push(gitreg, reg, data, epochs, say) for epochs in (1, 15))  # undertrained, then better
+
     say("$ gitreg list")
     for m in reg.list():
         say(f"  {m.name:20} latest {m.latest}  ({m.versions} versions)")
-    best = reg.show(NAME)
-    sc = best.sidecar
+    shown = reg.show(best.ref)
+    sc = shown.sidecar
     assert sc is not None
     ort_pair = sc.parity["onnxruntime_vs_eager"]
     say(
-        f"$ gitreg show {NAME}  ->  {best.ref}: accuracy {sc.metrics['accuracy']}, artifacts "
+        f"$ gitreg show {best.ref}  ->  accuracy {sc.metrics['accuracy']}, artifacts "
         f"{', '.join(f'{k} {a.size} B' for k, a in sc.artifacts.items())}; parity on {ort_pair['samples']} rows: "
         f"onnxruntime max abs error {ort_pair['max_abs_error']:.2g}, "
         f"argmax agreement {ort_pair['argmax_agreement']:.0%}"
     )
-    say(f"$ gitreg history {NAME}  ->  {len(reg.history(NAME))} events")
-    predictor = gitreg.load(best.ref, registry=reg)
+
+    # Held-out rows as a registry dataset: the gates and anyone else evaluate on the same bytes.
+    with tempfile.TemporaryDirectory(prefix="gitreg-demo-") as tmp:
+        holdout = Path(tmp) / "digits-holdout.npz"
+        np.savez(holdout, X=x_test, y=y_test)
+        fp = datasets.push(reg, holdout, "digits-holdout")
+    say(f"$ gitreg dataset push digits-holdout.npz --name digits-holdout  ->  {DATASET} ({fp['sha256'][:12]}…)")
+    evals = {}
+    for mv in (weak, best):
+        _, ev, rec = api.record_evaluation(mv.ref, DATASET, registry=reg)
+        evals[mv.ref] = ev
+        say(
+            f"$ gitreg eval {mv.ref} --data {DATASET} --record  ->  accuracy {ev.metrics['accuracy']:.4f}, "
+            f"f1_macro {ev.metrics['f1_macro']:.4f}, log_loss {ev.metrics['log_loss']:.3f} "
+            f"({ev.samples} rows, {ev.rows_per_second:,.0f} rows/s); kept on {rec.git_ref}"
+        )
+    a, b = (reg.show(mv.ref) for mv in (weak, best))
+    html = report.html_compare(
+        a.ref, evals[a.ref], a.sidecar.to_dict() if a.sidecar else {},
+        b.ref, evals[b.ref], b.sidecar.to_dict() if b.sidecar else {},
+    )  # fmt: skip
+    out = report.write_atomic(report_path, html)
+    say(f"$ gitreg report {a.ref} {b.ref} --data {DATASET} -o {report_path}  ->  {out.resolve()}")
+
+    # Gates and promotion (direct mode: the registry's stages do not require a pull request).
+    if not reg.config().raw.get("gates"):
+        cfg = reg._view().git.read_blob(f"{reg._view().main}:gitreg.toml") or b""  # type: ignore[union-attr]
+        reg.commit_files({"gitreg.toml": cfg.decode() + GATES}, "gitreg demo: gates for staging and production")
+        say("gitreg.toml: added gates for staging and production (see README, Stages and gates)")
+    for stage in ("staging", "production"):
+        event, gate = api.promote(best.ref, stage, registry=reg)
+        say(f"$ gitreg promote {best.ref} --to {stage}  ->  {event.tag} ({gate.result.summary()})")
+
+    worse = _push(gitreg, reg, data, 2, say)  # a new candidate that is not good enough
+    try:
+        api.promote(worse.ref, "production", registry=reg)
+        raise IntegrityError(f"the production gate let {worse.ref} through")
+    except GateFailed as e:
+        failed = api.gate(worse.ref, "production", registry=reg)
+        say(f"$ gitreg promote {worse.ref} --to production  ->  refused (exit 3): {e.message}")
+        for line in failed.result.table().splitlines():
+            say(f"  {line}")
+    event, _ = api.promote(
+        worse.ref, "production", force=True, reason="demo: on-call override of the gate", registry=reg
+    )
+    say(f"$ gitreg promote {worse.ref} --to production --force --reason '...'  ->  {event.tag} (override recorded)")
+    event, _ = api.rollback(NAME, "production", registry=reg)
+    say(f"$ gitreg rollback {NAME} --stage production  ->  {event.tag}: production is {best.ref} again")
+    history = reg.history(NAME)
+    say(f"$ gitreg history {NAME}  ->  {len(history)} events: " + ", ".join(sorted({e.event for e in history})))
+
+    predictor = gitreg.load(f"{NAME}#production", registry=reg)
     preds = predictor.predict(x_test)  # float32 or float64, one vectorised onnxruntime call
     say(
-        f">>> gitreg.load({best.ref!r}).predict(X_test)  ->  {preds[:10].tolist()}…  "
-        f"accuracy {float((preds == y_test).mean()):.4f} on {len(x_test)} held-out digits"
+        f">>> gitreg.load('{NAME}#production').predict(X_test)  ->  {preds[:10].tolist()}…  "
+        f"accuracy {float((preds == y_test).mean()):.4f} on {len(x_test)} held-out digits ({predictor.version.ref})"
     )
-    report = reg.check()
+    check = reg.check()
     say(
-        f"$ gitreg check  ->  {'ok' if report.ok else 'PROBLEMS'}: {report.versions} versions, "
-        f"{report.objects} artifact objects verified"
+        f"$ gitreg check  ->  {'ok' if check.ok else 'PROBLEMS'}: {check.versions} versions, "
+        f"{check.objects} artifact objects verified"
     )
-    if not report.ok:
-        raise IntegrityError("the registry check failed", report.problems)
-    say(f"next: gitreg pull {best.ref} -o ./model   or   gitreg predict {NAME} --data X.npz")
+    if not check.ok:
+        raise IntegrityError("the registry check failed", check.problems)
+    say(f"next: open {report_path}; gitreg pull {NAME}#production -o ./model; gitreg predict {NAME} --data X.npz")

@@ -179,6 +179,10 @@ def _history_event(e: Event) -> HistoryEvent:
     )
 
 
+class _Unchanged(Exception):
+    """Raised inside a publish attempt that has nothing to write."""
+
+
 # -- the registry -----------------------------------------------------------------------------------
 class Registry:
     """A gitreg registry at ``url`` (path or git URL); ``None`` resolves as DESIGN §2 says."""
@@ -292,6 +296,12 @@ class Registry:
             self._ident = identity()
         return self._ident
 
+    def _signer(self, git: Git) -> Any:
+        """The user's git signing setup (``--sign``), checked now; raises SigningError if unusable."""
+        from gitreg import signing
+
+        return signing.signer(git, self._identity())
+
     def config(self) -> config.RegistryConfig:
         """The registry's ``gitreg.toml`` (defaults when the embedded registry does not exist yet)."""
         view = self._view()
@@ -343,6 +353,35 @@ class Registry:
             raise RemoteError(f"could not initialise {self.url}: {'; '.join(res.rejected.values())}")
         self._sync(cache)
         return True
+
+    def commit_files(self, files: Mapping[str, bytes | str | None], message: str) -> str | None:
+        """Commit registry-level files (``gitreg.toml``, workflows; None deletes) onto main.
+
+        Not for models: versions are written by ``push_files``. Returns the new commit, or None when
+        every file already has that content (idempotent). Races are retried like any push.
+        """
+        self._ensure_writable()
+        cache = self._cache()
+        for path in files:
+            if path.startswith(("models/", "datasets/")) or path.startswith("/") or ".." in path.split("/"):
+                raise UsageError(f"{path}: commit_files writes registry files, not models or datasets")
+        ident = self._identity()
+        unchanged: list[bool] = []
+
+        def attempt(st: ModelState | None, parent: str) -> tuple[str, list[str], str, str]:
+            blobs = {p: None if d is None else cache.hash_blob(d) for p, d in files.items()}
+            current = {p: _blob_id(cache, parent, p) for p in files}
+            if current == blobs:
+                unchanged.append(True)
+                raise _Unchanged
+            commit = cache.commit(parent, blobs, message, ident, int(time.time()))
+            return "", [f"{commit}:{MAIN}"], commit, ""
+
+        try:
+            _, commit, _ = self._publish(cache, "", attempt, explicit_tag=False)
+        except _Unchanged:
+            return None
+        return commit
 
     def _initial_commit(self, git: Git) -> str:
         files = {
@@ -538,11 +577,13 @@ class Registry:
         command: str | None = None,
         framework: str | None = None,
         artifact_info: Mapping[str, Mapping[str, Any]] | None = None,
+        sign: bool = False,
     ) -> ModelVersion:
         """Register already-exported artifact files as a new version of ``name``.
 
         ``framework`` and ``artifact_info`` (extra keys per artifact kind, e.g. which exporter ran)
-        come from :mod:`gitreg.export` when gitreg exported the files itself.
+        come from :mod:`gitreg.export` when gitreg exported the files itself. ``sign`` signs the
+        version tag with the user's git signing setup (:mod:`gitreg.signing`).
         """
         check_name(name)
         if version is not None and bump is not None:
@@ -567,6 +608,7 @@ class Registry:
         lineage["parent"] = parent_ref
         self._ensure_writable()
         cache = self._cache()
+        signer = self._signer(cache) if sign else None  # a missing key fails before any upload
         if explicit is not None:  # fail before uploading anything; _publish re-checks after its fetch
             self._sync(cache)
             st = self._state(_View(cache, REMOTE_MAIN), name).get(name)
@@ -623,7 +665,8 @@ class Registry:
             commit = cache.commit(
                 commit_parent, files, f"Register {name} v{new}", ident, when, replace_dirs=[f"models/{name}"]
             )
-            tag_obj = cache.make_tag(tag, commit, tag_message(TagEvent(Kind.REGISTER, name, str(new))), ident, when)
+            msg = tag_message(TagEvent(Kind.REGISTER, name, str(new)))
+            tag_obj = cache.make_tag(tag, commit, msg, ident, when, sign=signer)
             return tag, [f"{commit}:{MAIN}", f"{tag_obj}:refs/tags/{tag}"], commit, str(new)
 
         tag, commit, new = self._publish(cache, name, attempt, explicit_tag=explicit is not None)
@@ -657,7 +700,7 @@ class Registry:
         """Fetch, build, push --atomic; on a lost race rebuild on the new main and try again."""
         for n in range(MAX_ATTEMPTS):
             self._sync(cache)
-            st = self._state(_View(cache, REMOTE_MAIN), name).get(name)
+            st = self._state(_View(cache, REMOTE_MAIN), name).get(name) if name else None
             parent = cache.rev(REMOTE_MAIN)
             if parent is None or not self._is_registry(cache, REMOTE_MAIN):
                 raise RegistryNotFound(f"{self.url} is not a gitreg registry (no gitreg.toml on main)")
@@ -721,6 +764,18 @@ class Registry:
         st = self._state(_View(cache, REMOTE_MAIN), reference.name)[reference.name]
         return next(_history_event(e) for e in st.events if e.tag == tag)
 
+    # -- verify -----------------------------------------------------------------------------------
+    def verify(
+        self, ref: str, *, allow_unsigned: bool = False, allowed_signers: str | os.PathLike[str] | None = None
+    ) -> Any:
+        """Offline: the tag signature(s), the sidecar against the LFS pointers, the local artifact bytes.
+
+        Returns a :class:`gitreg.verify.VerifyReport` (``.ok`` false on any problem); never downloads.
+        """
+        from gitreg import verify as verify_mod
+
+        return verify_mod.verify(self, ref, allow_unsigned=allow_unsigned, allowed_signers=allowed_signers)
+
     # -- check ------------------------------------------------------------------------------------
     def check(self) -> CheckReport:
         """Every version: sidecar valid, pointers valid and matching, objects present and intact."""
@@ -769,6 +824,13 @@ class Registry:
                 if st.versions[ver].deregistered:
                     warnings.append(f"{name}#{stage}: held by deregistered v{ver}")
         problems += self._check_objects(view, wanted, warnings)
+        from gitreg.promotion import drift  # stage tags that skipped a require_pr stage's pull request
+
+        raw = view.git.read_blob(f"{view.main}:gitreg.toml")
+        cfg = config.RegistryConfig.parse(raw.decode("utf-8", errors="replace") if raw else None)
+        more, notes = drift(view.git, view.main, states, cfg)
+        problems += more
+        warnings += notes
         return CheckReport(nversions, len(wanted), tuple(problems), tuple(warnings))
 
     def _check_objects(self, view: _View, wanted: dict[str, tuple[lfs.Pointer, str]], warnings: list[str]) -> list[str]:
@@ -793,6 +855,11 @@ class Registry:
         else:
             warnings.append("LFS objects not checked: only file and HTTP(S) registries can be queried")
         return problems
+
+
+def _blob_id(git: Git, commit: str, path: str) -> str | None:
+    p = git.run("rev-parse", "--verify", "--quiet", f"{commit}:{path}", check=False)
+    return p.stdout.strip() or None if p.returncode == 0 else None
 
 
 def _own_sidecar(blob: bytes | None, v: VersionState, name: str) -> Sidecar | None:
