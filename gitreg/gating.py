@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitreg import gates as gates_mod
+from gitreg import verdict
 from gitreg.errors import GitregError, InputError
 from gitreg.promotion import StagePolicy, policy
 
@@ -27,7 +28,7 @@ class GateReport:
     ref: str
     stage: str
     current: str | None  # the holder the rules were judged against
-    result: Any  # gates.GateResult
+    result: Any  # verdict.GateResult
 
     @property
     def passed(self) -> bool:
@@ -93,7 +94,7 @@ def run(reg: Any, ref: str, stage: str, data: str | None = None, target: str | N
         cur = reg.show(f"{mv.name}@v{holder}")
         current = context(reg, cur, path, _needs(pol.rules, "current.eval"))
     ctx["current"] = current
-    result = gates_mod.evaluate_all(pol.rules, ctx)
+    result = verdict.evaluate_all(pol.rules, ctx)
     return GateReport(mv.ref, stage, f"v{holder}" if holder else None, result)
 
 

@@ -20,18 +20,15 @@ from gitreg.gates import (
     BoolOp,
     Compare,
     Expr,
-    GateResult,
     Name,
     Neg,
     Not,
     Number,
-    Outcome,
     Rule,
-    evaluate,
-    evaluate_all,
     names,
     parse,
 )
+from gitreg.verdict import GateResult, Outcome, evaluate, evaluate_all
 
 CTX: dict[str, Any] = {
     "metrics": {"loss": 0.25, "val.acc": 0.91, "val": {"f1": 0.8}, "train.loss": 0.1, "epochs": 10, "arch": "mlp"},
