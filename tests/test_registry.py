@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from gitreg import Registry, sidecar
-from gitreg.errors import ModelNotFound, StageNotFound, VersionExists, VersionNotFound
+from gitreg.errors import ModelNotFound, RemoteError, StageNotFound, VersionExists, VersionNotFound
 from tests.conftest import git
 
 
@@ -201,3 +202,31 @@ def test_parent_must_exist(registry: Registry, onnx_file) -> None:
     assert registry.show("child").sidecar.lineage["parent"] == "base@v1.0.0"
     with pytest.raises(Exception, match="--parent nope"):
         registry.push_files([onnx_file()], "child", parent="nope")
+
+
+def test_local_writes_move_refs_directly_and_plain_pushes_still_meet_the_hook(
+    registry: Registry, registry_path: Path, onnx_file, tmp_path: Path
+) -> None:
+    """A registry on this machine is written with an ``update-ref`` transaction (no receive-pack,
+    no hook process); the objects land in its store and the repo is fsck-clean. The hook still
+    guards every plain ``git push``: here one that refuses everything."""
+    hook = registry_path / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'refusing everything' >&2\nexit 1\n")
+    mv = registry.push_files([onnx_file()], "m", metrics={"acc": 0.5})
+    registry.deprecate("m@v1.0.0")
+    gd = ["--git-dir", str(registry_path)]
+    assert git(*gd, "rev-parse", "main") == mv.commit
+    assert git(*gd, "tag", "-l").split() == ["m@v1.0.0", "m@v1.0.0!"]
+    assert git(*gd, "fsck", "--strict", "--no-dangling") == ""
+    assert Registry(registry_path).check().ok
+
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(registry_path), str(clone))
+    git("-C", str(clone), "tag", "-a", "m@v9.0.0", "-m", "by hand")
+    p = subprocess.run(["git", "-C", str(clone), "push", "origin", "m@v9.0.0"], capture_output=True, text=True)
+    assert p.returncode != 0 and "refusing everything" in p.stderr
+    # A registry whose owner wants every write to meet the hook says so; then gitreg pushes too.
+    git(*gd, "config", "gitreg.directWrites", "false")
+    with pytest.raises(RemoteError, match="refusing everything"):
+        Registry(registry_path).push_files([onnx_file()], "m")
+    assert git(*gd, "tag", "-l").split() == ["m@v1.0.0", "m@v1.0.0!"]
