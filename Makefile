@@ -12,6 +12,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(VENV)/.installed: pyproject.toml tests/support/requirements-http.txt
 	@command -v git-lfs >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq git-lfs; }
+	@# headless Chromium for tests/test_report_render.py (~25 s, ~155 MB of .debs, ~500 MB installed)
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@# GitHub CLI for tests/test_pr_flow.py (promote --pr with gh present but not logged in; ~10 MB)
+	@command -v gh >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gh >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[all,dev]' -r tests/support/requirements-http.txt

@@ -55,16 +55,19 @@ def push(
     opset: int | None = None,
     allow_parity_failure: bool = False,
     command: str | None = None,
+    sign: bool = False,
 ) -> Any:
     """Export ``model`` (torch module, scikit-learn estimator, or artifact paths), check parity, register it.
 
     ``example_inputs`` is one batch shaped like real input (``X[:2]``); ``eval_data=(X, y)`` adds all
-    of ``X`` to the parity check. Returns the new :class:`gitreg.ModelVersion`.
+    of ``X`` to the parity check; ``sign=True`` signs the version tag (git's own signing config).
+    Returns the new :class:`gitreg.ModelVersion`.
     """
     from gitreg import export as export_mod
 
     reg = _registry(registry)
     common = dict(
+        sign=sign,
         version=version,
         bump=bump,
         metrics=metrics,
@@ -82,6 +85,8 @@ def push(
     from gitreg.refs import check_name
 
     check_name(name)  # before minutes of export
+    if sign:
+        reg._signer(reg._cache())  # so is a missing signing key
     eval_x = _eval_x(eval_data)
     if example_inputs is None and kind == "sklearn" and eval_x is not None:
         example_inputs = eval_x[: min(len(eval_x), 16)]
@@ -370,8 +375,12 @@ def promote(
     data: str | None = None,
     registry: Any = None,
     rollback: bool = False,
+    sign: bool = False,
 ) -> tuple[Any, Any]:
-    """Gates, then ``stages.toml`` + stage tag in one atomic push. Returns (history event, gate report)."""
+    """Gates, then ``stages.toml`` + stage tag in one atomic push. Returns (history event, gate report).
+
+    ``sign=True`` signs the stage tag with the user's git signing setup (checked before the gates run).
+    """
     from gitreg import gating, promotion
 
     reg = _registry(registry)
@@ -381,6 +390,8 @@ def promote(
             f"{stage} requires a reviewed pull request; direct promotion is refused",
             hint=f"gitreg promote {ref} --to {stage} --pr",
         )
+    if sign:
+        reg._signer(reg._cache())
     report = None
     expect: str | bool | None = False
     if not force:
@@ -394,7 +405,9 @@ def promote(
         expect = report.current.removeprefix("v") if report.current else None
     elif not reason:
         raise UsageError("--force needs --reason: skipping gates is recorded with who and why")
-    event = promotion.assign(reg, ref, stage, expect_current=expect, force=force, reason=reason, rollback=rollback)
+    event = promotion.assign(
+        reg, ref, stage, expect_current=expect, force=force, reason=reason, rollback=rollback, sign=sign
+    )
     return event, report
 
 
@@ -406,6 +419,7 @@ def rollback(
     force: bool = False,
     reason: str | None = None,
     registry: Any = None,
+    sign: bool = False,
 ) -> tuple[Any, Any]:
     """Give ``stage`` back to its previous holder (or ``to``), through the gates unless ``force``."""
     from gitreg import promotion
@@ -425,16 +439,16 @@ def rollback(
         ref = f"{name}@v{prev}"
     else:
         ref = to if "@" in to else f"{name}@{to if to.startswith('v') else 'v' + to}"
-    return promote(ref, stage, force=force, reason=reason or "rollback", registry=reg, rollback=True)
+    return promote(ref, stage, force=force, reason=reason or "rollback", registry=reg, rollback=True, sign=sign)
 
 
-def demote(name: str, stage: str, reason: str | None = None, registry: Any = None) -> Any:
-    """Take ``stage`` away from its holder (GTO's unassign tag)."""
+def demote(name: str, stage: str, reason: str | None = None, registry: Any = None, sign: bool = False) -> Any:
+    """Take ``stage`` away from its holder (GTO's unassign tag); ``sign`` signs the unassign tags."""
     from gitreg import promotion
 
     reg = _registry(registry)
     promotion.policy(reg.config(), stage)
-    return promotion.unassign(reg, name, stage, reason)
+    return promotion.unassign(reg, name, stage, reason, sign=sign)
 
 
 def apply(registry: Any = None) -> list[Any]:
@@ -444,6 +458,40 @@ def apply(registry: Any = None) -> list[Any]:
     return promotion.apply(_registry(registry))
 
 
+def request_promotion(
+    ref: str,
+    stage: str,
+    *,
+    local_gates: bool = True,
+    data: str | None = None,
+    reason: str | None = None,
+    registry: Any = None,
+) -> Any:
+    """Promotion by pull request: gates, a ``gitreg/promote/...`` branch editing stages.toml, the PR.
+
+    Returns a :class:`gitreg.pr.PromotionRequest`; running it twice reuses the branch and the PR.
+    """
+    from gitreg import pr
+
+    return pr.request(_registry(registry), ref, stage, local_gates=local_gates, data=data, reason=reason)
+
+
+def gate_changed(
+    path: str | os.PathLike[str] = ".",
+    base: str = "origin/main",
+    registry: str | None = None,
+    data: str | None = None,
+    target: str | None = None,
+) -> Any:
+    """CI's gate: every stage assignment the checkout at ``path`` changes against ``base``.
+
+    Returns a :class:`gitreg.changed.ChangedReport` (``exit_code`` 0, 1 bad request, 3 failed).
+    """
+    from gitreg import changed
+
+    return changed.changed(path, base, registry, data, target)
+
+
 # -- evaluation --------------------------------------------------------------------------------------
 def evaluate(ref: str, data: Any, target: str | None = None, registry: Any = None) -> tuple[Any, Any]:
     """Evaluate the stored ONNX artifact under onnxruntime on ``data`` (a path, ``datasets/NAME.npz``
@@ -451,18 +499,21 @@ def evaluate(ref: str, data: Any, target: str | None = None, registry: Any = Non
     from gitreg import evaluate as evaluate_mod
 
     reg = _registry(registry)
-    x, y, _ = _eval_data(reg, data, target)
+    x, y, _ = _eval_data(reg, data, target, fingerprint=False)
     model = load(ref, registry=reg)
     return model.version, evaluate_mod.evaluate(model, x, y)
 
 
-def _eval_data(reg: Any, data: Any, target: str | None) -> tuple[Any, Any, dict[str, Any]]:
-    """``(X, y, fingerprint)`` from a path, a registry dataset or an ``(X, y)`` pair."""
+def _eval_data(reg: Any, data: Any, target: str | None, fingerprint: bool = True) -> tuple[Any, Any, dict[str, Any]]:
+    """``(X, y, fingerprint)`` from a path, a registry dataset or an ``(X, y)`` pair; ``fingerprint=False``
+    skips the sha256 (an empty dict), which is 16 ms of a 130 ms evaluation of 100k x 64 rows."""
     from gitreg import evaluate as evaluate_mod
     from gitreg import metadata
 
     if isinstance(data, (tuple, list)):
         x, y = (np.asarray(a) for a in data)
+        if not fingerprint:
+            return x, y, {}
         digest = hashlib.sha256()
         for a in (x, y):
             digest.update(f"{a.dtype.str}{a.shape}".encode())
@@ -474,6 +525,8 @@ def _eval_data(reg: Any, data: Any, target: str | None) -> tuple[Any, Any, dict[
 
         path = str(datasets.fetch(reg, path))
     x, y = evaluate_mod.load_data(path, target)
+    if not fingerprint:
+        return x, y, {}
     info = metadata.data_fingerprint(path)
     info["name"] = name if name.startswith("datasets/") else Path(name).name
     if target:

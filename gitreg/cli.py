@@ -328,6 +328,19 @@ def check(registry: str | None, as_json: bool) -> None:
         sys.exit(3)
 
 
+@cli.command(name="validate-sidecar")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+def validate_sidecar(files: tuple[str, ...]) -> None:
+    """Validate model.toml files in a registry checkout against the artifacts beside them (pre-commit)."""
+    from gitreg.checkout import validate_sidecars
+
+    result = validate_sidecars(files)
+    for p in result.problems:
+        click.echo(f"problem: {p}")
+    if not result.ok:
+        sys.exit(3)
+
+
 @cli.command()
 @click.argument("ref")
 @click.option(
@@ -358,7 +371,9 @@ def verify(ref: str, allow_unsigned: bool, allowed_signers: str | None, registry
             else:
                 click.echo(f"signature  {s.tag}: {s.status}{f' ({s.detail})' if s.detail else ''}; {what}")
         if report.sidecar:
-            click.echo(f"sidecar    {report.sidecar}: {len(report.artifacts)} artifact(s) listed")
+            agree = "agree" if all(a.status != "pointer" for a in report.artifacts) else "DISAGREE"
+            n = len(report.artifacts)
+            click.echo(f"sidecar    {report.sidecar}: {n} artifact(s); sha256/size {agree} with the LFS pointers")
         for a in report.artifacts:
             where = f"{len(a.checked)} local cop{'y' if len(a.checked) == 1 else 'ies'} hashed"
             detail = a.detail or where
@@ -610,25 +625,47 @@ def apply_(registry: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("ref")
-@click.option("--stage", required=True, help="Stage whose gates to run.")
+@click.argument("ref", required=False)
+@click.option("--stage", help="Stage whose gates to run (with REF).")
+@click.option(
+    "--changed",
+    is_flag=True,
+    help="Instead of REF/--stage: gate every stage assignment this checkout's HEAD changes in stages.toml (CI).",
+)
+@click.option(
+    "--base",
+    default="origin/main",
+    show_default=True,
+    metavar="REF",
+    help="With --changed: the branch the pull request targets.",
+)
 @click.option("--data", type=click.Path(), help="Data for eval.* rules instead of the stage's configured dataset.")
 @click.option("--target", metavar="COLUMN", help="CSV column holding labels.")
 @click.option("--summary-md", type=click.Path(), help="Append a Markdown table here (e.g. $GITHUB_STEP_SUMMARY).")
 @registry_option
 @json_option
 def gate(
-    ref: str,
-    stage: str,
+    ref: str | None,
+    stage: str | None,
+    changed: bool,
+    base: str,
     data: str | None,
     target: str | None,
     summary_md: str | None,
     registry: str | None,
     as_json: bool,
 ) -> None:
-    """Judge REF against STAGE's rules: value, threshold, pass/fail per rule; exit 3 on failure."""
+    """Judge REF against STAGE's rules: value, threshold, pass/fail per rule; exit 3 on failure.
+    With --changed, judge what a promotion pull request changes (exit 1 for a bad request)."""
     from gitreg import api
 
+    if changed:
+        if ref or stage:
+            raise UsageError("--changed finds the versions and stages itself: drop REF and --stage")
+        _gate_changed(api.gate_changed(".", base, registry, data, target), summary_md, as_json)
+        return
+    if not (ref and stage):
+        raise UsageError("give REF and --stage STAGE (or --changed in a checkout of a promotion pull request)")
     report = api.gate(ref, stage, data, registry=registry, target=target)
     if summary_md:
         with open(summary_md, "a", encoding="utf-8") as fh:
@@ -641,6 +678,33 @@ def gate(
         click.echo(f"{report.ref} -> {stage}{holder}: {'passed' if report.passed else 'FAILED'}")
     if not report.passed:
         sys.exit(3)
+
+
+def _gate_changed(report: Any, summary_md: str | None, as_json: bool) -> None:
+    """``gate --changed``: every gate table, then one line per error or problem; exit 0, 1 or 3."""
+    if summary_md:
+        with open(summary_md, "a", encoding="utf-8") as fh:
+            fh.write(report.markdown() + "\n")
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        for g in report.gates:
+            holder = f" (current holder {g.current})" if g.current else " (no current holder)"
+            click.echo(g.result.table())
+            click.echo(f"{g.ref} -> {g.stage}{holder}: {'passed' if g.passed else 'FAILED'}")
+            click.echo("")
+        for n in report.notes:
+            click.echo(f"note: {n}")
+        if not (report.changes or report.errors or report.problems):
+            click.echo("this pull request does not change stages.toml: nothing to gate")
+        else:
+            click.echo(f"{len(report.changes)} stage change(s): {'passed' if report.passed else 'FAILED'}")
+    for p in report.problems:
+        click.echo(f"problem: {p}", err=True)
+    for e in report.errors:
+        click.echo(f"error: {e}", err=True)
+    if report.exit_code:
+        sys.exit(report.exit_code)
 
 
 @cli.command(name="eval")

@@ -96,15 +96,20 @@ def location_from(text: str, source: str, base: Path | None = None) -> Location:
     if not text:
         raise RegistryNotFound("empty registry location", hint="pass --registry PATH|URL")
     if text.startswith("file://"):
-        path = Path(unquote(urlparse(text).path))
-        return Location(path.resolve().as_uri(), source, path.resolve())
+        path = _git_dir(Path(unquote(urlparse(text).path)).resolve())
+        return Location(path.as_uri(), source, path)
     if "://" in text or (":" in text.split("/", 1)[0] and not Path(text).exists() and len(text) > 2):
         return Location(text, source)  # http(s)://, ssh://, or scp-like git@host:org/repo.git
     path = Path(text).expanduser()
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
-    path = path.resolve()
+    path = _git_dir(path.resolve())
     return Location(path.as_uri(), source, path)
+
+
+def _git_dir(path: Path) -> Path:
+    """A work tree (a registry checkout) is read through its ``.git``: see gitreg/checkout.py."""
+    return path / ".git" if (path / ".git").is_dir() else path
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:
@@ -117,7 +122,8 @@ def find_pyproject(start: Path | None = None) -> Path | None:
 
 
 def resolve(explicit: str | None = None) -> Location:
-    """Apply the resolution order; never touches the network or the disk beyond pyproject.toml."""
+    """Apply the resolution order; never touches the network or the disk beyond pyproject.toml
+    (and a ``.git`` folder test for local paths)."""
     if explicit:
         return location_from(explicit, "option")
     env = os.environ.get("GITREG_REGISTRY")

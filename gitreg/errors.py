@@ -18,6 +18,7 @@ optional ``hint:`` naming the next command) and the exception's ``exit_code``::
     ├── RegistryNotFound             path or URL that is not a gitreg registry
     ├── RemoteError                  unreachable remote, rejected push, race retries exhausted
     ├── GitFailed                    a git command failed unexpectedly (argv, code, stderr)
+    ├── SigningError                 no usable signing key, or the signing program failed
     └── IntegrityError               exit 3   sha256 mismatch, missing object, failed check
 """
 
@@ -114,6 +115,10 @@ class GitFailed(GitregError):
         self.argv = list(argv)
         self.returncode = returncode
         self.stderr = stderr
+
+
+class SigningError(GitregError):
+    """``--sign`` cannot sign: no key configured, key file missing, the signing program failed."""
 
 
 class IntegrityError(GitregError):

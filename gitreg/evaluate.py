@@ -154,8 +154,13 @@ def _classification(
         known = f"the model's {k} output columns (0..{k - 1}; push with class_names to name them)"
     else:
         labels, known = [], ""
+    p_idx: np.ndarray | None = None
     if "label" in outs:
         pred_values = outs["label"].reshape(-1)
+    elif scores.ndim == 2 and len(labels) == scores.shape[1]:
+        # column j is labels[j]: the argmax is the code already (mapping 100k rows to label objects
+        # and back through np.unique cost ~0.1 s)
+        pred_values = p_idx = scores.argmax(axis=1)
     elif proba is not None or scores.ndim == 2:
         idx = scores.argmax(axis=1)
         pred_values = np.asarray(labels, dtype=object)[idx] if labels else idx
@@ -167,10 +172,11 @@ def _classification(
     if len(missing):
         shown = ", ".join(repr(_plain(v)) for v in missing[:NAMED]) + (", …" if len(missing) > NAMED else "")
         raise InputError(f"y has labels outside {known}: {shown} (the model's: {_few(labels)})")
-    p_idx, extra = _codes(pred_values, labels)
-    if len(extra):  # a model predicting a label its signature does not list: show it rather than drop it
-        labels = labels + [_plain(v) for v in extra]
-        p_idx, _ = _codes(pred_values, labels)
+    if p_idx is None:
+        p_idx, extra = _codes(pred_values, labels)
+        if len(extra):  # a model predicting a label its signature does not list: show it rather than drop it
+            labels = labels + [_plain(v) for v in extra]
+            p_idx, _ = _codes(pred_values, labels)
     return _score_classes(labels, y_idx, p_idx, proba, seconds)
 
 
@@ -209,17 +215,15 @@ def _score_classes(
         if cols == 2:
             pos = onehot[:, 1]
             if pos.any() and not pos.all():
-                metrics["roc_auc"] = roc_auc(pos, proba[:, 1])
-                curves[str(labels[1])] = roc_curve(pos, proba[:, 1])
+                metrics["roc_auc"], curves[str(labels[1])] = _roc(pos, proba[:, 1])
         else:
             aucs = []
             for j in range(cols):
                 pos = onehot[:, j]
                 if pos.any() and not pos.all():  # AUC is undefined for a class y never (or always) holds
-                    auc = roc_auc(pos, proba[:, j])
+                    auc, curves[str(labels[j])] = _roc(pos, proba[:, j])
                     aucs.append(auc)
                     per_class[str(labels[j])]["roc_auc"] = auc
-                    curves[str(labels[j])] = roc_curve(pos, proba[:, j])
             if aucs:
                 metrics["roc_auc"] = float(np.mean(aucs))
     return Evaluation(
@@ -266,7 +270,7 @@ def _plain(v: Any) -> Any:
 def average_ranks(s: np.ndarray) -> np.ndarray:
     """1-based ranks of ``s``; tied values share the mean of the ranks they span."""
     n = len(s)
-    order = np.argsort(s, kind="mergesort")
+    order = np.argsort(s)  # tie groups are averaged, so a stable sort (~2x slower) would buy nothing
     srt = s[order]
     starts = np.ones(n, dtype=bool)
     starts[1:] = srt[1:] != srt[:-1]
@@ -293,19 +297,32 @@ def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
 
 def roc_curve(positive: np.ndarray, score: np.ndarray, max_points: int = CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """``(fpr, tpr)`` at every distinct threshold, collinear points dropped, thinned to ``max_points`` for plotting."""
+    return _roc(positive, score, max_points)[1]
+
+
+def _roc(
+    positive: np.ndarray, score: np.ndarray, max_points: int = CURVE_POINTS
+) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
+    """AUC and :func:`roc_curve` from one sort (was two per class: ~45% of evaluating 100k rows x 10 classes).
+
+    The trapezoid under the full curve, in integer counts, is twice the Mann–Whitney U with ties
+    counted ½, so the AUC is exactly :func:`roc_auc`'s (every partial sum is an integer below 2**53).
+    """
     positive = np.asarray(positive, dtype=bool)
-    order = np.argsort(-np.asarray(score, dtype=np.float64), kind="mergesort")
+    order = np.argsort(-np.asarray(score, dtype=np.float64))  # any order within a tie: only group ends count
     s = np.asarray(score)[order]
     cut = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]  # last row of each threshold
     tps = np.r_[0, np.cumsum(positive[order])[cut]].astype(np.float64)
     fps = np.r_[0, cut + 1].astype(np.float64) - tps
+    area = float((np.diff(fps) * (tps[1:] + tps[:-1])).sum())  # not np.dot: BLAS threads cost ~4 ms a call here
+    auc = area / (2.0 * fps[-1] * tps[-1]) if fps[-1] and tps[-1] else float("nan")
     if len(tps) > 2:
         keep = np.r_[True, (np.diff(fps, 2) != 0) | (np.diff(tps, 2) != 0), True]
         tps, fps = tps[keep], fps[keep]
     if len(tps) > max_points:
         pick = np.unique(np.linspace(0, len(tps) - 1, max_points).round().astype(np.int64))
         tps, fps = tps[pick], fps[pick]
-    return fps / max(fps[-1], 1.0), tps / max(tps[-1], 1.0)
+    return auc, (fps / max(fps[-1], 1.0), tps / max(tps[-1], 1.0))
 
 
 # -- regression --------------------------------------------------------------------------------------

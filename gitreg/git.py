@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,11 +258,19 @@ class Git:
             if os.path.exists(index):
                 os.unlink(index)
 
-    def make_tag(self, tag: str, commit: str, message: str, ident: Identity, when: int) -> str:
-        """An annotated tag object (no ref): GTO's shape, no trailing newline in the message."""
+    def make_tag(
+        self, tag: str, commit: str, message: str, ident: Identity, when: int, sign: Callable[[str], str] | None = None
+    ) -> str:
+        """An annotated tag object (no ref): GTO's shape, no trailing newline in the message.
+
+        ``sign`` (a :class:`gitreg.signing.Signer`) returns an armored signature of the body, which
+        follows it as in ``git tag -s``: git has no plumbing that signs a body given to mktag.
+        """
         body = (
             f"object {commit}\ntype commit\ntag {tag}\ntagger {ident.name} <{ident.email}> {when} +0000\n\n{message}\n"
         )
+        if sign is not None:
+            body += sign(body)
         return self.out("mktag", input=body)
 
     def fetch(self, *refspecs: str, remote: str = "origin") -> None:
@@ -354,6 +362,18 @@ class CatFile:
         if self._p.stdout:
             self._p.stdout.close()
         self._p.wait()
+
+
+def discover(path: Path) -> Git | None:
+    """The repository ``path`` is inside (a CI checkout of the registry), or None when there is none."""
+    p = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "--absolute-git-dir"],
+        capture_output=True,
+        text=True,
+        env=base_env(),
+        check=False,
+    )
+    return Git(p.stdout.strip()) if p.returncode == 0 and p.stdout.strip() else None
 
 
 def work_tree_info(path: Path) -> dict[str, object] | None:

@@ -1,10 +1,17 @@
 """The server-side ``pre-receive`` hook: the registry's last line of defence.
 
 Installed by ``gitreg init`` into a bare registry as a two-line shim that runs
-``python -m gitreg hook pre-receive`` with the interpreter gitreg was installed in. Rules, each
+``python -m gitreg.hook pre-receive`` (no CLI import) with the interpreter gitreg was installed in. Rules, each
 named in the rejection message the pusher sees as ``remote:`` lines:
 
 * ``immutable-tag``: registry tags (versions, stage events, deprecations) are never deleted or moved;
+* ``stage-tag``: a pushed stage tag (``name#stage#N``, ``name#stage!#N``, legacy ``name#stage``) is
+  annotated and points, once peeled, at a commit that a version tag ``name@vX.Y.Z`` of the *same*
+  model already names or names in the same push. An assignment to a version whose deregistration
+  (``name@vX.Y.Z!``) is already in the registry is refused too: GTO and gitreg ignore it, so the
+  stage would silently not change. Pushed together with the deregistration it is history (assigned
+  first, deregistered later, e.g. ``gto`` tags pushed with ``--tags``) and passes; an unassignment
+  of a deregistered version always passes (it only cleans up);
 * ``lfs-required``: no plain blob above ``[limits] max_plain_blob_bytes`` under ``models/`` or ``datasets/``;
 * ``lfs-object-missing``: every LFS pointer pushed under ``models/``/``datasets/`` has its object in
   this repo's ``lfs/objects`` (file-transfer registries, ``gitreg.localLfs = true``);
@@ -24,11 +31,11 @@ from gitreg import sidecar as sidecar_mod
 from gitreg.config import RegistryConfig
 from gitreg.errors import GitregError
 from gitreg.git import ZERO, Git
-from gitreg.refs import parse_tag
+from gitreg.refs import Kind, TagEvent, parse_tag
 
 SHIM = """#!/bin/sh
 # gitreg: keeps registry versions immutable and artifacts in LFS (installed by `gitreg init`).
-exec {python} -m gitreg hook pre-receive
+exec {python} -m gitreg.hook pre-receive
 """
 
 
@@ -52,11 +59,13 @@ def pre_receive(lines: Iterable[str], git: Git) -> list[str]:
     """Check one push (``old new ref`` lines from stdin); return the rejection messages."""
     errors: list[str] = []
     news: list[str] = []
+    updates: list[tuple[str, str, str]] = []
     for line in lines:
         parts = line.split()
         if len(parts) != 3:
             continue
         old, new, ref = parts
+        updates.append((old, new, ref))
         if ref.startswith("refs/tags/") and old != ZERO and parse_tag(ref[len("refs/tags/") :]):
             tag = ref[len("refs/tags/") :]
             verb = "delete" if new == ZERO else "move"
@@ -64,9 +73,13 @@ def pre_receive(lines: Iterable[str], git: Git) -> list[str]:
                 errors.append(f"immutable-tag: refusing to {verb} {tag}: registry tags are immutable")
         if new != ZERO:
             news.append(new)
+    errors += _stage_tag_errors(updates, git)
     if not news:
         return errors
-    cfg = RegistryConfig.parse((git.read_blob("refs/heads/main:gitreg.toml") or b"").decode(errors="replace"))
+    try:
+        cfg = RegistryConfig.parse((git.read_blob("refs/heads/main:gitreg.toml") or b"").decode(errors="replace"))
+    except GitregError:  # a broken gitreg.toml on main must not lock out every push, its fix included
+        cfg = RegistryConfig()
     local_lfs = git.get_config("gitreg.localLfs") == "true"
     listing = git.run("rev-list", "--objects", *news, "--not", "--all").stdout
     paths = {}
@@ -109,6 +122,70 @@ def pre_receive(lines: Iterable[str], git: Git) -> list[str]:
     return errors
 
 
+def _stage_tag_errors(updates: list[tuple[str, str, str]], git: Git) -> list[str]:
+    """``stage-tag``: every pushed stage tag lands on a registered version of its own model.
+
+    Two git processes per push whatever the number of tags: one ``for-each-ref`` for the version
+    tags already there, one ``cat-file --batch-check`` that peels every pushed registry tag (its
+    objects are still in the push's quarantine, which the hook's environment makes visible).
+    """
+    pushed: dict[str, tuple[TagEvent, str]] = {}
+    for _, new, ref in updates:
+        if new != ZERO and ref.startswith("refs/tags/"):
+            ev = parse_tag(ref[len("refs/tags/") :])
+            if ev is not None and ev.kind is not Kind.DEPRECATE:
+                pushed[ref[len("refs/tags/") :]] = (ev, new)
+    stage_tags = [t for t, (ev, _) in pushed.items() if ev.kind in (Kind.ASSIGN, Kind.UNASSIGN)]
+    if not stage_tags:
+        return []
+    models = sorted({pushed[t][0].name for t in stage_tags})
+    versions_at: dict[str, dict[str, set[str]]] = {m: {} for m in models}  # model -> commit -> versions
+    deregistered: dict[str, set[str]] = {m: set() for m in models}
+
+    def note(ev: TagEvent, commit: str, annotated: bool, existing: bool) -> None:
+        # Readers (gitreg, GTO) ignore lightweight tags, so they register nothing here either.
+        if ev.name not in versions_at or not annotated or ev.version is None:
+            return
+        if ev.kind is Kind.REGISTER:
+            versions_at[ev.name].setdefault(commit, set()).add(ev.version)
+        elif ev.kind is Kind.DEREGISTER and existing:
+            deregistered[ev.name].add(ev.version)
+
+    for rec in git.tags([f"refs/tags/{m}@v*" for m in models], details=False):
+        ev = parse_tag(rec.tag)
+        if ev is not None:
+            note(ev, rec.commit, rec.annotated, existing=True)
+    names = list(pushed)
+    spec = "".join(f"{pushed[t][1]}\n{pushed[t][1]}^{{}}\n" for t in names)
+    out = git.run("cat-file", "--batch-check=%(objectname) %(objecttype)", input=spec).stdout.splitlines()
+    peeled: dict[str, tuple[bool, str | None]] = {}
+    for i, t in enumerate(names):
+        annotated = out[2 * i].split()[-1] == "tag"
+        target = out[2 * i + 1].split()
+        commit = target[0] if target[-1] == "commit" else None
+        peeled[t] = (annotated, commit)
+        if commit is not None:
+            note(pushed[t][0], commit, annotated, existing=False)
+    errors = []
+    for t in stage_tags:
+        ev = pushed[t][0]
+        annotated, commit = peeled[t]
+        here = versions_at[ev.name].get(commit or "", set())
+        if not annotated:
+            errors.append(f"stage-tag: {t} is a lightweight tag: registry tags must be annotated (git tag -a)")
+        elif commit is None:
+            errors.append(f"stage-tag: {t} does not point at a commit")
+        elif not here:
+            errors.append(
+                f"stage-tag: {t} points at {commit[:12]}, which holds no registered version of {ev.name}: "
+                f"tag the commit of a version (git rev-parse '{ev.name}@vX.Y.Z^{{commit}}')"
+            )
+        elif ev.kind is Kind.ASSIGN and here <= deregistered[ev.name]:
+            dead = ", ".join(f"{ev.name}@v{v}" for v in sorted(here))
+            errors.append(f"stage-tag: {t} assigns {ev.stage} to {dead}, which is deregistered and cannot hold a stage")
+    return errors
+
+
 def run_pre_receive() -> int:
     """Entry point of the shim: read stdin, print ``gitreg: REJECT …`` lines, exit 1 on any."""
     git_dir = Path(os.environ.get("GIT_DIR", ".")).resolve()
@@ -116,3 +193,20 @@ def run_pre_receive() -> int:
     for e in errors:
         print(f"gitreg: REJECT {e}", file=sys.stderr)
     return 1 if errors else 0
+
+
+def main(argv: list[str]) -> int:
+    """``python -m gitreg.hook pre-receive``: what the shim runs, the same as ``gitreg hook pre-receive``
+    without importing the CLI (click): a push waits for this process, so its start-up counts."""
+    if argv != ["pre-receive"]:
+        print("usage: python -m gitreg.hook pre-receive", file=sys.stderr)
+        return 2
+    try:
+        return run_pre_receive()
+    except GitregError as e:
+        print(f"gitreg: REJECT {e.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

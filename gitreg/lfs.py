@@ -281,6 +281,24 @@ def lfs_endpoint(url: str) -> str:
     return base + "/info/lfs"
 
 
+def credential_header(url: str) -> str | None:
+    """``Basic …`` from ``git credential fill`` for ``url`` (never prompts), or None without one."""
+    import base64
+    import subprocess
+
+    from gitreg.git import base_env
+
+    p = subprocess.run(
+        ["git", "credential", "fill"], input=f"url={url}\n\n", capture_output=True, text=True,
+        env=base_env(), check=False,
+    )  # fmt: skip
+    fields = dict(ln.split("=", 1) for ln in p.stdout.splitlines() if "=" in ln) if p.returncode == 0 else {}
+    if not fields.get("password"):
+        return None
+    pair = f"{fields.get('username', '')}:{fields['password']}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
 def remote_missing(url: str, pointers: Iterable[Pointer]) -> set[str]:
     """Oids the HTTP LFS server says it does not have, from one batch ``download`` request."""
     import json  # urllib.request costs ~15 ms to import; only `check` on an HTTP registry needs it
@@ -291,15 +309,25 @@ def remote_missing(url: str, pointers: Iterable[Pointer]) -> set[str]:
     if not objs:
         return set()
     body = json.dumps({"operation": "download", "transfers": ["basic"], "objects": objs}).encode()
-    req = urllib.request.Request(
-        lfs_endpoint(url) + "/objects/batch",
-        data=body,
-        method="POST",
-        headers={"Accept": "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json"},
-    )
-    try:
+    headers = {"Accept": "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json"}
+
+    def batch(extra: dict[str, str]) -> dict:
+        req = urllib.request.Request(
+            lfs_endpoint(url) + "/objects/batch", data=body, method="POST", headers={**headers, **extra}
+        )
         with urllib.request.urlopen(req, timeout=60) as resp:
-            answer = json.load(resp)
+            return json.load(resp)
+
+    try:
+        try:
+            answer = batch({})
+        except urllib.error.HTTPError as e:
+            # A private registry (GitHub in CI): ask git's credential helpers, as git-lfs itself does.
+            # 404 too: a host may hide a private repository, and giftless says 404 for "none of them".
+            auth = credential_header(lfs_endpoint(url)) if e.code in (401, 404) else None
+            if auth is None:
+                raise
+            answer = batch({"Authorization": auth})
     except urllib.error.HTTPError as e:
         if e.code == 404:  # giftless answers 404 for the whole batch when it has none of them
             return {o["oid"] for o in objs}

@@ -123,10 +123,12 @@ def assign(
     force: bool = False,
     reason: str | None = None,
     rollback: bool = False,
+    sign: bool = False,
 ) -> Any:
     """Assign ``stage`` to the version ``ref`` names: stages.toml commit + stage tag, one atomic push.
 
-    ``expect_current`` is the holder the gates were judged against (``False``: do not check).
+    ``expect_current`` is the holder the gates were judged against (``False``: do not check);
+    ``sign`` signs the stage tag with the user's git signing setup.
     """
     from gitreg.registry import MAIN, _history_event, _View
 
@@ -134,6 +136,7 @@ def assign(
     reg._ensure_writable()
     cache = reg._cache()
     ident = reg._identity()
+    signer = reg._signer(cache) if sign else None
     who = f"{ident.name} <{ident.email}>"
 
     def attempt(st: ModelState | None, parent: str) -> tuple[str, list[str], str, str]:
@@ -163,7 +166,8 @@ def assign(
         commit = cache.commit(parent, {"stages.toml": blob}, f"{verb} {st.name} v{v.version} to {stage}", ident, when)
         ev = TagEvent(Kind.ASSIGN, st.name, version=v.version, stage=stage, counter=st.next_counter)
         tag = format_tag(ev)
-        tag_obj = cache.make_tag(tag, v.commit, tag_message(ev) + _note(force, reason, who, rollback), ident, when)
+        msg = tag_message(ev) + _note(force, reason, who, rollback)
+        tag_obj = cache.make_tag(tag, v.commit, msg, ident, when, sign=signer)
         return tag, [f"{commit}:{MAIN}", f"{tag_obj}:refs/tags/{tag}"], commit, v.version
 
     tag, _, _ = reg._publish(cache, reference.name, attempt, explicit_tag=False)
@@ -186,13 +190,14 @@ def active_holders(st: ModelState, stage: str) -> list[str]:
     return [v for v in active if v in st.versions and not st.versions[v].deregistered]
 
 
-def unassign(reg: Any, name: str, stage: str, reason: str | None = None) -> Any:
+def unassign(reg: Any, name: str, stage: str, reason: str | None = None, sign: bool = False) -> Any:
     """``gitreg demote``: GTO unassign tags until no version holds ``stage``; stages.toml without it."""
     from gitreg.registry import MAIN, _history_event, _View
 
     reg._ensure_writable()
     cache = reg._cache()
     ident = reg._identity()
+    signer = reg._signer(cache) if sign else None
 
     def attempt(st: ModelState | None, parent: str) -> tuple[str, list[str], str, str]:
         from gitreg.errors import ModelNotFound
@@ -215,7 +220,8 @@ def unassign(reg: Any, name: str, stage: str, reason: str | None = None) -> Any:
             ev = TagEvent(Kind.UNASSIGN, name, version=version, stage=stage, counter=st.next_counter + i)
             tag = format_tag(ev)
             msg = tag_message(ev) + _note(False, reason, "", False)
-            refspecs.append(f"{cache.make_tag(tag, st.versions[version].commit, msg, ident, when)}:refs/tags/{tag}")
+            tag_obj = cache.make_tag(tag, st.versions[version].commit, msg, ident, when, sign=signer)
+            refspecs.append(f"{tag_obj}:refs/tags/{tag}")
             first = tag
         return first, refspecs, commit, holder
 
@@ -244,6 +250,8 @@ def plan_apply(
                 raise StageError(
                     f"stages.toml assigns {model}@{version} to {stage}, but that version is not registered"
                 )
+            if st.versions[v].deregistered:  # its stage tag would be ignored: apply would re-tag forever
+                raise StageError(f"stages.toml assigns {model}@{version} to {stage}, but that version is deregistered")
             if st.stages.get(stage) != v:
                 todo.append((model, stage, v))
     return todo
@@ -292,3 +300,43 @@ def _tag_only(reg: Any, name: str, stage: str, version: str) -> Any:
 
 class _AlreadyApplied(Exception):
     pass
+
+
+def drift(git: Any, main: str, states: Mapping[str, ModelState], cfg: RegistryConfig) -> tuple[list[str], list[str]]:
+    """(problems, warnings): stage tags of ``require_pr`` stages that disagree with stages.toml on main.
+
+    On such a stage every change goes through a merged pull request and ``apply``, so a holder that
+    stages.toml does not name came from a tag pushed by hand (or ``gto assign``) past review and
+    gates: a problem. When stages.toml changed after the stage's last tag, ``apply`` has simply
+    not run yet: a warning.
+    """
+    guarded = [s for s in cfg.stages if policy(cfg, s).require_pr]
+    if not guarded:
+        return [], []
+    try:
+        desired = read_stages(git.read_blob(f"{main}:stages.toml"))
+    except StageError as e:
+        return [e.message], []
+    p = git.run("log", "-1", "--format=%ct", main, "--", "stages.toml", check=False)
+    changed_at = int(p.stdout.strip() or 0) if p.returncode == 0 else 0
+    problems: list[str] = []
+    warnings: list[str] = []
+    for name, st in sorted(states.items()):
+        for stage in guarded:
+            holder = st.stages.get(stage)
+            want = desired.get(name, {}).get(stage)
+            if holder == (want.removeprefix("v") if want else None):
+                continue
+            if holder is None:
+                warnings.append(f"{name}: stages.toml gives {stage} to {want}, but no stage tag does: run gitreg apply")
+                continue
+            tags = [e for e in st.events if e.kind is Kind.ASSIGN and e.stage == stage and e.version == holder]
+            last = max(tags, key=lambda e: (e.counter or 0, e.time))
+            if want is not None and changed_at > last.time:
+                warnings.append(f"{name}: stages.toml gives {stage} to {want}, not yet applied: run gitreg apply")
+                continue
+            problems.append(
+                f"{last.tag}: gives {stage} to v{holder} but stages.toml on main says {want or 'nobody'}; "
+                f"{stage} requires a reviewed pull request, so this tag skipped review and gates"
+            )
+    return problems, warnings

@@ -179,6 +179,11 @@ def _history_event(e: Event) -> HistoryEvent:
     )
 
 
+# Rejections that mean "someone else wrote first": rebuild on the new main and try again. Any other
+# (a protected branch, a token without the workflow scope, …) is reported at once.
+_RACE_MARKERS = ("fetch first", "non-fast-forward", "already exists", "stale info", "atomic push failed", "lock")
+
+
 class _Unchanged(Exception):
     """Raised inside a publish attempt that has nothing to write."""
 
@@ -730,6 +735,9 @@ class Registry:
             tag_reason = res.rejected.get(f"refs/tags/{tag}", "")
             if "already exists" in tag_reason and explicit_tag:
                 raise VersionExists(tag)
+            if not any(marker in reasons for marker in _RACE_MARKERS):  # a policy, not a race: say it
+                detail = "; ".join([*res.remote_messages, *(f"{r}: {w}" for r, w in res.rejected.items())])
+                raise RemoteError(f"the registry refused the push: {detail}")
             time.sleep(random.uniform(0.02, 0.1) * min(n + 1, 10))
         raise RemoteError(
             f"gave up after {MAX_ATTEMPTS} attempts: the registry's main kept moving",

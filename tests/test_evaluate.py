@@ -146,6 +146,18 @@ def test_roc_auc_with_ties_against_sklearn() -> None:
         assert np.allclose(fpr, sk_fpr) and np.allclose(tpr, sk_tpr)
 
 
+def test_the_auc_evaluate_takes_from_the_curve_equals_the_rank_statistic_exactly() -> None:
+    from gitreg.evaluate import _roc
+
+    rng = np.random.default_rng(4)
+    for n, decimals in ((7, 1), (500, 2), (100_000, 3), (100_000, None)):
+        y = rng.random(n) < 0.3
+        s = rng.random(n) if decimals is None else np.round(rng.random(n), decimals)  # rounding makes ties
+        auc, (fpr, tpr) = _roc(y, s)
+        assert auc == roc_auc(y, s)  # bitwise: both are exact integer counts over one division
+        assert np.array_equal(fpr, roc_curve(y, s)[0]) and np.array_equal(tpr, roc_curve(y, s)[1])
+
+
 def test_average_ranks_match_scipy() -> None:
     from scipy.stats import rankdata
 

@@ -136,7 +136,7 @@ def test_bad_stage_requests(three: Registry, registry_path: Path, tmp_path: Path
     (wt / "gitreg.toml").write_text(text)
     git("-C", str(wt), "commit", "-qam", "production needs a PR")
     git("-C", str(wt), "push", "-q", "origin", "main")
-    p = run_cli("promote", "m@v1.1.0", "--to", "production", "--registry", str(registry_path))
+    p = run_cli("promote", "m@v1.1.0", "--to", "production", "--direct", "--registry", str(registry_path))
     assert p.returncode == 1 and "production requires a reviewed pull request" in p.stderr
     assert "--pr" in p.stderr
     three.deprecate("m")
