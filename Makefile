@@ -37,6 +37,8 @@ bench: setup
 	$(PY) benchmarks/bench_list.py
 	$(PY) benchmarks/bench_pull.py
 	$(PY) benchmarks/bench_push.py
+	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_gate.py
 
 clean:
 	rm -rf $(VENV) .venvs build *.egg-info

@@ -136,6 +136,12 @@ def test_write_atomic_replaces_whole_or_leaves_the_old_file(tmp_path: Path, monk
     assert target.read_text(encoding="utf-8") == "first ✓"
     report.write_atomic(target, "second")
     assert target.read_text() == "second" and sorted(os.listdir(target.parent)) == ["report.html"]
+    old = os.umask(0o022)
+    try:
+        report.write_atomic(target, "shared")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644  # readable by others, as open() would make it
 
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
@@ -143,7 +149,7 @@ def test_write_atomic_replaces_whole_or_leaves_the_old_file(tmp_path: Path, monk
     monkeypatch.setattr(report.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         report.write_atomic(target, "third")
-    assert target.read_text() == "second" and sorted(os.listdir(target.parent)) == ["report.html"]
+    assert target.read_text() == "shared" and sorted(os.listdir(target.parent)) == ["report.html"]
 
 
 # -- model card --------------------------------------------------------------------------------------
