@@ -53,7 +53,7 @@ def record(reg: Any, mv: Any, section: Mapping[str, Any]) -> Recorded:
     Retries like a push does when another process recorded the same version at the same time
     (the ref moved: a non-fast-forward rejection), rebuilding on the newer record.
     """
-    from gitreg.registry import iso
+    from gitreg.registry import REMOTE_MAIN, _View, iso
 
     cache: Git = reg._cache()
     ident = reg._identity()
@@ -69,7 +69,10 @@ def record(reg: Any, mv: Any, section: Mapping[str, Any]) -> Recorded:
         data = sc.to_dict()
         data["evaluation"] = dict(section)
         updated = sidecar_mod.from_dict(data)
-        when = int(time.time())
+        # Never before the model's newest tag: tagger times are bumped past the clock to keep
+        # same-second writes ordered (registry.push_files), and history sorts records among them.
+        st = reg._state(_View(cache, REMOTE_MAIN), mv.name).get(mv.name)
+        when = max(int(time.time()), (st.last_time + 1) if st else 0)
         files = {
             f"{base}/model.toml": cache.hash_blob(sidecar_mod.dumps(updated)),
             f"{base}/README.md": cache.hash_blob(card.model_card(updated.to_dict(), mv.ref)),
