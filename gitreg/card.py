@@ -32,7 +32,7 @@ def model_card(sidecar_dict: Mapping[str, Any], ref: str) -> str:
     labels = model.get("labels") or {}
     evaluation = sc.get("evaluation") or {}
     metrics = {k: v for k, v in (sc.get("metrics") or {}).items() if _is_number(v)}
-    measured = {k: v for k, v in evaluation.items() if _is_number(v) and k not in _EVAL_FIELDS}
+    measured = {k: v for k, v in evaluation.items() if _is_number(v) and k not in RUN_FIELDS}
 
     front: dict[str, Any] = {"library_name": "onnx"}  # what gitreg.load runs, whatever trained it
     if labels.get("license"):
@@ -84,7 +84,7 @@ def model_card(sidecar_dict: Mapping[str, Any], ref: str) -> str:
     return "\n".join(out)
 
 
-_EVAL_FIELDS = {"samples", "seconds", "rows_per_second"}
+RUN_FIELDS = frozenset({"samples", "seconds", "rows_per_second"})  # [evaluation] facts of the run, not metrics
 
 
 def _md_signature(sig: Mapping[str, Any]) -> list[str]:

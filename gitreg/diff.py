@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gitreg.card import RUN_FIELDS
+
 
 def _delta(a: Any, b: Any) -> float | None:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
@@ -86,15 +88,12 @@ def diff(ref_a: str, a: Mapping[str, Any], ref_b: str, b: Mapping[str, Any]) -> 
     }
 
 
-_EVAL_FIELDS = {"samples", "seconds", "rows_per_second"}  # facts of the run, not of the model
-
-
 def _eval_metrics(section: Mapping[str, Any]) -> dict[str, float]:
     """The flat metrics of an ``[evaluation]`` table (``Evaluation.to_section``)."""
     return {
         k: v
         for k, v in section.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _EVAL_FIELDS
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in RUN_FIELDS
     }
 
 

@@ -97,7 +97,7 @@ def record(reg: Any, mv: Any, section: Mapping[str, Any]) -> Recorded:
 def _summary(section: Mapping[str, Any]) -> str:
     data = section.get("data") or {}
     lines = [f"data: {data.get('name', '?')} sha256:{str(data.get('sha256', ''))[:12]} rows: {section.get('samples')}"]
-    lines += [f"{k} = {v:.6g}" for k, v in section.items() if isinstance(v, float) and k not in card._EVAL_FIELDS]
+    lines += [f"{k} = {v:.6g}" for k, v in section.items() if isinstance(v, float) and k not in card.RUN_FIELDS]
     return "\n".join(lines)
 
 
