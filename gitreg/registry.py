@@ -375,13 +375,11 @@ class Registry:
             if path.startswith(("models/", "datasets/")) or path.startswith("/") or ".." in path.split("/"):
                 raise UsageError(f"{path}: commit_files writes registry files, not models or datasets")
         ident = self._identity()
-        unchanged: list[bool] = []
 
         def attempt(st: ModelState | None, parent: str) -> tuple[str, list[str], str, str]:
             blobs = {p: None if d is None else cache.hash_blob(d) for p, d in files.items()}
             current = {p: _blob_id(cache, parent, p) for p in files}
             if current == blobs:
-                unchanged.append(True)
                 raise _Unchanged
             commit = cache.commit(parent, blobs, message, ident, int(time.time()))
             return "", [f"{commit}:{MAIN}"], commit, ""
