@@ -29,9 +29,11 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/gitreg demo
 
+# The venv's bin first on PATH for everything the tests start (gitreg, check-jsonschema); the tests also
+# find them next to sys.executable, so a bare `.venv/bin/python -m pytest` works too.
 test: setup
-	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m ruff check .
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
 
 bench: setup
 	$(PY) benchmarks/bench_list.py

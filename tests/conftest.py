@@ -19,6 +19,9 @@ import pytest
 from gitreg import Registry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The project's own tools (gitreg, check-jsonschema, ...) sit next to the interpreter running the tests,
+# whatever PATH the caller had: a fresh machine has .venv/bin on no one's PATH.
+TOOLS_DIR = Path(sys.executable).parent
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +44,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
+    path = os.environ.get("PATH", os.defpath)
+    monkeypatch.setenv("PATH", f"{TOOLS_DIR}{os.pathsep}{path}")
     for k in ("GITREG_REGISTRY", "GITREG_DEBUG", "GIT_DIR", "GIT_WORK_TREE"):
         monkeypatch.delenv(k, raising=False)
     work = tmp_path / "work"

@@ -31,7 +31,7 @@ import yaml
 
 from gitreg import github
 from gitreg.cli import cli
-from tests.conftest import REPO_ROOT, git, make_onnx, run_cli
+from tests.conftest import REPO_ROOT, TOOLS_DIR, git, make_onnx, run_cli
 
 CI_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
 GATE_ACTION = REPO_ROOT / ".github" / "actions" / "gate" / "action.yml"
@@ -67,9 +67,9 @@ def steps_of(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess:
-    exe = shutil.which("check-jsonschema")
-    assert exe, "check-jsonschema is missing: pip install -e '.[dev]'"
-    return subprocess.run([exe, "--builtin-schema", schema, str(path)], capture_output=True, text=True, check=False)
+    exe = TOOLS_DIR / "check-jsonschema"
+    assert exe.exists(), f"{exe} is missing: pip install -e '.[dev]'"
+    return subprocess.run([str(exe), "--builtin-schema", schema, str(path)], capture_output=True, text=True, check=False)
 
 
 # -- schema validation --------------------------------------------------------------------------------
