@@ -175,7 +175,7 @@ def time_gitreg(path: Path, model: str, runs: int, label: str) -> dict[str, list
 
 def floors(path: Path, runs: int) -> dict[str, list[float]]:
     header(f"floors (context, {runs} runs)")
-    # What `gitreg list` asks for (gitreg.git._LEAN_FORMAT); history and show add tagger and subject.
+    # What `gitreg list` asks for (gitreg.store.git._LEAN_FORMAT); history and show add tagger and subject.
     fmt = "%(refname:lstrip=2)%00%(objecttype)%00%(objectname)%00%(*objectname)%00%(taggerdate:raw)"
     cases = {
         "python -c pass": [sys.executable, "-c", "pass"],
@@ -303,7 +303,9 @@ def main() -> int:
             print(f"  [{lbl:6}] {name:<40} {v:6.3f} s  {'MET' if v <= TARGET else 'MISSED'}{cpu}")
     startup = med(fl["python -c 'import gitreg.cli, gitreg.registry'"])
     machine_note()
-    print(f"\n  (of each CLI run, ~{startup:.3f} s is interpreter start + importing gitreg.cli and gitreg.registry)")
+    print(
+        f"\n  (of each CLI run, ~{startup:.3f} s is interpreter start + importing gitreg.cli and gitreg.registry)"
+    )
     return 0
 
 

@@ -53,7 +53,8 @@ from common import (
 ROOT = isolate("pull")
 os.environ.update(IDENTITY)  # explicit: author/committer fixed before gitreg is imported
 
-from gitreg import Registry, lfs  # noqa: E402
+from gitreg import Registry  # noqa: E402
+from gitreg.store import lfs  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NAME = "big"

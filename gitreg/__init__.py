@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gitreg import errors
     from gitreg.api import check_parity, demote, gate, load, promote, push, rollback
-    from gitreg.predictor import Predictor
-    from gitreg.registry import CheckReport, HistoryEvent, ModelSummary, ModelVersion, PullResult, Registry
-    from gitreg.sidecar import Artifact, Sidecar
+    from gitreg.core.sidecar import Artifact, Sidecar
+    from gitreg.ml.predictor import Predictor
+    from gitreg.registry.registry import CheckReport, HistoryEvent, ModelSummary, ModelVersion, PullResult, Registry
 
 _EXPORTS = {
     "demote": "gitreg.api",
@@ -25,15 +25,15 @@ _EXPORTS = {
     "rollback": "gitreg.api",
     "check_parity": "gitreg.api",
     "push": "gitreg.api",
-    "Predictor": "gitreg.predictor",
-    "Artifact": "gitreg.sidecar",
-    "CheckReport": "gitreg.registry",
-    "HistoryEvent": "gitreg.registry",
-    "ModelSummary": "gitreg.registry",
-    "ModelVersion": "gitreg.registry",
-    "PullResult": "gitreg.registry",
-    "Registry": "gitreg.registry",
-    "Sidecar": "gitreg.sidecar",
+    "Predictor": "gitreg.ml.predictor",
+    "Artifact": "gitreg.core.sidecar",
+    "CheckReport": "gitreg.registry.registry",
+    "HistoryEvent": "gitreg.registry.registry",
+    "ModelSummary": "gitreg.registry.registry",
+    "ModelVersion": "gitreg.registry.registry",
+    "PullResult": "gitreg.registry.registry",
+    "Registry": "gitreg.registry.registry",
+    "Sidecar": "gitreg.core.sidecar",
 }
 __all__ = [
     "Artifact",

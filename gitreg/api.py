@@ -18,16 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from gitreg import config
-from gitreg import parity as parity_mod
 from gitreg.errors import ArtifactError, InputError, MissingDependency, ParityFailed, UsageError
+from gitreg.ml import parity as parity_mod
+from gitreg.store import config
 
 RUNTIMES = ("onnxruntime", "torchscript")
 SELF_CHECK_ROWS = 257  # an odd batch: batch size changes some kernels (research/export.md §3)
 
 
 def _registry(registry: Any) -> Any:
-    from gitreg.registry import Registry
+    from gitreg.registry.registry import Registry
 
     return registry if isinstance(registry, Registry) else Registry(registry)
 
@@ -63,7 +63,7 @@ def push(
     of ``X`` to the parity check; ``sign=True`` signs the version tag (git's own signing config).
     Returns the new :class:`gitreg.ModelVersion`.
     """
-    from gitreg import export as export_mod
+    from gitreg.ml import export as export_mod
 
     reg = _registry(registry)
     common = dict(
@@ -82,7 +82,7 @@ def push(
     if kind == "files":
         paths = [model] if isinstance(model, (str, Path)) else list(model)
         return reg.push_files(paths, name, **common)
-    from gitreg.refs import check_name
+    from gitreg.core.refs import check_name
 
     check_name(name)  # before minutes of export
     if sign:
@@ -210,7 +210,7 @@ def _sha256(path: Path) -> str:
 def load(ref: str, runtime: str = "onnxruntime", registry: Any = None) -> Any:
     """A registered model, ready to predict.
 
-    ``onnxruntime`` (default) gives a :class:`gitreg.predictor.Predictor`; ``torchscript`` gives the
+    ``onnxruntime`` (default) gives a :class:`gitreg.ml.predictor.Predictor`; ``torchscript`` gives the
     ``torch.jit`` module, loaded from bytes whose sha256 was just checked against the sidecar
     (a TorchScript file is code: PyTorch says to run only files you trust).
     """
@@ -220,8 +220,8 @@ def load(ref: str, runtime: str = "onnxruntime", registry: Any = None) -> Any:
     mv = reg.show(ref)
     if runtime == "torchscript":
         return _load_torchscript(reg, mv)
-    from gitreg.export import ort_session
-    from gitreg.predictor import Predictor
+    from gitreg.ml.export import ort_session
+    from gitreg.ml.predictor import Predictor
 
     path = _artifact(reg, mv, "onnx")
     try:
@@ -242,7 +242,7 @@ def _load_torchscript(reg: Any, mv: Any) -> Any:
     blob = path.read_bytes()  # hash the very bytes torch will run, not the file a moment earlier
     if hashlib.sha256(blob).hexdigest() != mv.sidecar.artifacts["torchscript"].sha256:
         raise ArtifactError(f"{mv.ref}: model.pt changed on disk while loading; nothing was run", hint="retry")
-    from gitreg.export import quiet
+    from gitreg.ml.export import quiet
 
     try:
         with quiet():  # torch.jit.load's deprecation warning is not the user's to act on
@@ -262,8 +262,8 @@ def check_parity(ref: str, data: Any = None, registry: Any = None) -> tuple[Any,
     ``data`` is an array or a .npy/.npz/.csv path; without it, seeded random inputs shaped by the
     signature are used. Needs no training code.
     """
-    from gitreg.export import ort_runner
-    from gitreg.predictor import check_input, read_array_file
+    from gitreg.ml.export import ort_runner
+    from gitreg.ml.predictor import check_input, read_array_file
 
     reg = _registry(registry)
     mv = reg.show(ref)
@@ -286,7 +286,7 @@ def check_parity(ref: str, data: Any = None, registry: Any = None) -> tuple[Any,
         import torch
 
         def ts(xs: np.ndarray) -> np.ndarray:
-            from gitreg.export import _to_numpy
+            from gitreg.ml.export import _to_numpy
 
             with torch.no_grad():
                 return _to_numpy(module(torch.from_numpy(xs)))
@@ -334,7 +334,7 @@ def predict(ref: str, x: Any, runtime: str = "onnxruntime", proba: bool = False,
         return model.predict_proba(x) if proba else model.predict(x)
     reg = _registry(registry)
     mv = reg.show(ref)
-    from gitreg.predictor import check_input, softmax
+    from gitreg.ml.predictor import check_input, softmax
 
     sig = mv.sidecar.signature if mv.sidecar else {}
     specs = list(sig.get("inputs", []))
@@ -342,7 +342,7 @@ def predict(ref: str, x: Any, runtime: str = "onnxruntime", proba: bool = False,
     module = _load_torchscript(reg, mv)
     import torch
 
-    from gitreg.export import _to_numpy
+    from gitreg.ml.export import _to_numpy
 
     with torch.no_grad():
         out = _to_numpy(module(torch.from_numpy(arr)))
@@ -360,8 +360,8 @@ def predict(ref: str, x: Any, runtime: str = "onnxruntime", proba: bool = False,
 
 # -- stages ------------------------------------------------------------------------------------------
 def gate(ref: str, stage: str, data: str | None = None, registry: Any = None, target: str | None = None) -> Any:
-    """Judge ``ref`` against ``stage``'s rules; a :class:`gitreg.gating.GateReport` (no writes)."""
-    from gitreg import gating
+    """Judge ``ref`` against ``stage``'s rules; a :class:`gitreg.workflow.gating.GateReport` (no writes)."""
+    from gitreg.workflow import gating
 
     return gating.run(_registry(registry), ref, stage, data, target)
 
@@ -381,7 +381,8 @@ def promote(
 
     ``sign=True`` signs the stage tag with the user's git signing setup (checked before the gates run).
     """
-    from gitreg import gating, promotion
+    from gitreg.registry import promotion
+    from gitreg.workflow import gating
 
     reg = _registry(registry)
     pol = promotion.policy(reg.config(), stage)
@@ -422,7 +423,7 @@ def rollback(
     sign: bool = False,
 ) -> tuple[Any, Any]:
     """Give ``stage`` back to its previous holder (or ``to``), through the gates unless ``force``."""
-    from gitreg import promotion
+    from gitreg.registry import promotion
 
     reg = _registry(registry)
     if to is None:
@@ -444,7 +445,7 @@ def rollback(
 
 def demote(name: str, stage: str, reason: str | None = None, registry: Any = None, sign: bool = False) -> Any:
     """Take ``stage`` away from its holder (GTO's unassign tag); ``sign`` signs the unassign tags."""
-    from gitreg import promotion
+    from gitreg.registry import promotion
 
     reg = _registry(registry)
     promotion.policy(reg.config(), stage)
@@ -453,7 +454,7 @@ def demote(name: str, stage: str, reason: str | None = None, registry: Any = Non
 
 def apply(registry: Any = None) -> list[Any]:
     """Create the stage tags ``stages.toml`` asks for (after a promotion PR merged); idempotent."""
-    from gitreg import promotion
+    from gitreg.registry import promotion
 
     return promotion.apply(_registry(registry))
 
@@ -469,9 +470,9 @@ def request_promotion(
 ) -> Any:
     """Promotion by pull request: gates, a ``gitreg/promote/...`` branch editing stages.toml, the PR.
 
-    Returns a :class:`gitreg.pr.PromotionRequest`; running it twice reuses the branch and the PR.
+    Returns a :class:`gitreg.workflow.pr.PromotionRequest`; running it twice reuses the branch and the PR.
     """
-    from gitreg import pr
+    from gitreg.workflow import pr
 
     return pr.request(_registry(registry), ref, stage, local_gates=local_gates, data=data, reason=reason)
 
@@ -485,9 +486,9 @@ def gate_changed(
 ) -> Any:
     """CI's gate: every stage assignment the checkout at ``path`` changes against ``base``.
 
-    Returns a :class:`gitreg.changed.ChangedReport` (``exit_code`` 0, 1 bad request, 3 failed).
+    Returns a :class:`gitreg.workflow.changed.ChangedReport` (``exit_code`` 0, 1 bad request, 3 failed).
     """
-    from gitreg import changed
+    from gitreg.workflow import changed
 
     return changed.changed(path, base, registry, data, target)
 
@@ -495,8 +496,8 @@ def gate_changed(
 # -- evaluation --------------------------------------------------------------------------------------
 def evaluate(ref: str, data: Any, target: str | None = None, registry: Any = None) -> tuple[Any, Any]:
     """Evaluate the stored ONNX artifact under onnxruntime on ``data`` (a path, ``datasets/NAME.npz``
-    in the registry, or an ``(X, y)`` pair). Returns (ModelVersion, :class:`gitreg.evaluate.Evaluation`)."""
-    from gitreg import evaluate as evaluate_mod
+    in the registry, or an ``(X, y)`` pair). Returns (ModelVersion, :class:`gitreg.ml.evaluate.Evaluation`)."""
+    from gitreg.ml import evaluate as evaluate_mod
 
     reg = _registry(registry)
     x, y, _ = _eval_data(reg, data, target, fingerprint=False)
@@ -507,8 +508,8 @@ def evaluate(ref: str, data: Any, target: str | None = None, registry: Any = Non
 def _eval_data(reg: Any, data: Any, target: str | None, fingerprint: bool = True) -> tuple[Any, Any, dict[str, Any]]:
     """``(X, y, fingerprint)`` from a path, a registry dataset or an ``(X, y)`` pair; ``fingerprint=False``
     skips the sha256 (an empty dict), which is 16 ms of a 130 ms evaluation of 100k x 64 rows."""
-    from gitreg import evaluate as evaluate_mod
-    from gitreg import metadata
+    from gitreg.ml import evaluate as evaluate_mod
+    from gitreg.ml import metadata
 
     if isinstance(data, (tuple, list)):
         x, y = (np.asarray(a) for a in data)
@@ -521,7 +522,7 @@ def _eval_data(reg: Any, data: Any, target: str | None, fingerprint: bool = True
         return x, y, {"name": "(X, y) arrays", "sha256": digest.hexdigest(), "rows": len(x)}
     path = name = os.fspath(data)
     if path.startswith("datasets/") and not Path(path).exists():
-        from gitreg import datasets
+        from gitreg.registry import datasets
 
         path = str(datasets.fetch(reg, path))
     x, y = evaluate_mod.load_data(path, target)
@@ -538,11 +539,11 @@ def record_evaluation(ref: str, data: Any, target: str | None = None, registry: 
     """Evaluate like :func:`evaluate`, then keep the result with the version (``eval --record``).
 
     The version's tag and artifacts stay as they are: the result goes into a new commit on the
-    version's evaluation record (see :mod:`gitreg.records`), which ``show`` and ``history`` read.
-    Returns (ModelVersion, Evaluation, :class:`gitreg.records.Recorded`).
+    version's evaluation record (see :mod:`gitreg.registry.records`), which ``show`` and ``history`` read.
+    Returns (ModelVersion, Evaluation, :class:`gitreg.registry.records.Recorded`).
     """
-    from gitreg import evaluate as evaluate_mod
-    from gitreg import records
+    from gitreg.ml import evaluate as evaluate_mod
+    from gitreg.registry import records
 
     reg = _registry(registry)
     x, y, info = _eval_data(reg, data, target)
@@ -553,14 +554,14 @@ def record_evaluation(ref: str, data: Any, target: str | None = None, registry: 
 
 
 def _now() -> str:
-    from gitreg.registry import iso
+    from gitreg.registry.registry import iso
 
     return iso(int(time.time()))
 
 
 def model_card(ref: str, registry: Any = None) -> str:
     """The version's model card (README.md text), generated from its sidecar."""
-    from gitreg import report
+    from gitreg.ml import report
 
     mv = _registry(registry).show(ref)
     if mv.sidecar is None:

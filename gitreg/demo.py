@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from gitreg.errors import IntegrityError, MissingDependency
-from gitreg.registry import Registry
+from gitreg.registry.registry import Registry
 
 NAME = "digits-mlp"
 
@@ -94,8 +94,10 @@ def run(
     except ImportError as e:
         raise MissingDependency(e.name or "torch", "all", "the demo") from None
     import gitreg
-    from gitreg import api, datasets, report
-    from gitreg.gating import GateFailed
+    from gitreg import api
+    from gitreg.ml import report
+    from gitreg.registry import datasets
+    from gitreg.workflow.gating import GateFailed
 
     reg = Registry(registry)
     created = reg.init()  # idempotent; a path that holds something else is refused

@@ -13,10 +13,10 @@ import pytest
 import tomli_w
 from sklearn import metrics as skm
 
+from gitreg.core.sidecar import tomllib  # tomli on 3.10
 from gitreg.errors import InputError
-from gitreg.evaluate import Evaluation, average_ranks, evaluate, load_data, roc_auc, roc_curve
-from gitreg.predictor import Predictor
-from gitreg.sidecar import tomllib  # tomli on 3.10
+from gitreg.ml.evaluate import Evaluation, average_ranks, evaluate, load_data, roc_auc, roc_curve
+from gitreg.ml.predictor import Predictor
 from tests.conftest import make_onnx
 from tests.support import eval_models
 
@@ -147,7 +147,7 @@ def test_roc_auc_with_ties_against_sklearn() -> None:
 
 
 def test_the_auc_evaluate_takes_from_the_curve_equals_the_rank_statistic_exactly() -> None:
-    from gitreg.evaluate import _roc
+    from gitreg.ml.evaluate import _roc
 
     rng = np.random.default_rng(4)
     for n, decimals in ((7, 1), (500, 2), (100_000, 3), (100_000, None)):
@@ -305,7 +305,7 @@ def test_importing_evaluate_and_report_stays_light() -> None:
     import subprocess
 
     code = (
-        "import sys, gitreg.evaluate, gitreg.report; "
+        "import sys, gitreg.ml.evaluate, gitreg.ml.report; "
         "print(sorted(m for m in ('matplotlib', 'sklearn', 'torch', 'onnxruntime') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

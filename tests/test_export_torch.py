@@ -128,7 +128,8 @@ def _add_constant(src: Path, dst: Path, value: float) -> None:
 
 
 def test_broken_onnx_fails_parity_and_stored_parity_exits_3(mlp, registry: Registry, registry_path: Path) -> None:
-    from gitreg import api, export
+    from gitreg import api
+    from gitreg.ml import export
 
     x, _ = models.digits()
     out = Path("exp")

@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitreg import gates
-from gitreg.errors import GitregError, RuleError
-from gitreg.gates import (
+from gitreg.core import rules as gates
+from gitreg.core.rules import (
     ROOTS,
     SKIP_NOTE,
     Arith,
@@ -28,7 +27,8 @@ from gitreg.gates import (
     names,
     parse,
 )
-from gitreg.verdict import GateResult, Outcome, evaluate, evaluate_all
+from gitreg.core.verdict import GateResult, Outcome, evaluate, evaluate_all
+from gitreg.errors import GitregError, RuleError
 
 CTX: dict[str, Any] = {
     "metrics": {"loss": 0.25, "val.acc": 0.91, "val": {"f1": 0.8}, "train.loss": 0.1, "epochs": 10, "arch": "mlp"},

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gitreg import github
 from gitreg.cli import cli
+from gitreg.workflow import github
 from tests.conftest import REPO_ROOT, TOOLS_DIR, git, make_onnx, run_cli
 
 CI_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
@@ -69,7 +69,9 @@ def steps_of(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess:
     exe = TOOLS_DIR / "check-jsonschema"
     assert exe.exists(), f"{exe} is missing: pip install -e '.[dev]'"
-    return subprocess.run([str(exe), "--builtin-schema", schema, str(path)], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [str(exe), "--builtin-schema", schema, str(path)], capture_output=True, text=True, check=False
+    )
 
 
 # -- schema validation --------------------------------------------------------------------------------
@@ -311,7 +313,7 @@ def test_init_github_commits_the_workflow_once(registry_path: Path, tmp_path: Pa
 def test_the_server_hook_accepts_the_workflow_commit(registry_path: Path, tmp_path: Path) -> None:
     """gitreg writes a local registry without receive-pack, so push its history with plain git into a
     bare repo guarded by gitreg's pre-receive hook, as a GitLab/Gitea server would run it."""
-    from gitreg import hook
+    from gitreg.store import hook
 
     assert run_cli("init", "--github", "--registry", str(registry_path)).returncode == 0
     served = tmp_path / "served.git"

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from gitreg import Registry
-from gitreg import sidecar as sidecar_mod
+from gitreg.core import sidecar as sidecar_mod
+from gitreg.core.refs import parse_tag
 from gitreg.errors import GitregError
-from gitreg.refs import parse_tag
 from tests.support.gto import gto_json, require_gto, run_gto
 
 pytestmark = pytest.mark.gto

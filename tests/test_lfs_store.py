@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gitreg import Registry, lfs
+from gitreg import Registry
 from gitreg.errors import ArtifactError
+from gitreg.store import lfs
 
 SIZE = 300_001  # several copy steps and hash blocks with the small sizes below, and an odd tail
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from gitreg import onnxscan
-from gitreg.artifacts import describe_onnx, inspect_onnx
 from gitreg.errors import ArtifactError
+from gitreg.ml import onnxscan
+from gitreg.ml.artifacts import describe_onnx, inspect_onnx
 from tests.conftest import make_onnx
 
 FLOAT = TensorProto.FLOAT

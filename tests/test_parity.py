@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gitreg import parity
 from gitreg.errors import InputError
-from gitreg.predictor import check_input, read_array_file, softmax
+from gitreg.ml import parity
+from gitreg.ml.predictor import check_input, read_array_file, softmax
 
 
 def test_rule_is_atol_plus_rtol_times_reference() -> None:

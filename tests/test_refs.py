@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitreg.errors import InvalidName, InvalidReference, InvalidVersion
-from gitreg.refs import (
+from gitreg.core.refs import (
     Kind,
     Reference,
     TagEvent,
@@ -20,6 +19,7 @@ from gitreg.refs import (
     parse_tag,
     tag_message,
 )
+from gitreg.errors import InvalidName, InvalidReference, InvalidVersion
 
 names = st.from_regex(r"\A[a-z0-9](?:[a-z0-9_-]{0,20}[a-z0-9])?\Z")
 nums = st.integers(min_value=0, max_value=10**6)

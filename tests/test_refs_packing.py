@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gitreg import Registry
-from gitreg.git import Git
+from gitreg.store.git import Git
 from tests.conftest import git
 
 

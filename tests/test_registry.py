@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gitreg import Registry, sidecar
+from gitreg import Registry
+from gitreg.core import sidecar
 from gitreg.errors import ModelNotFound, RemoteError, StageNotFound, VersionExists, VersionNotFound
 from tests.conftest import git
 
@@ -57,7 +58,7 @@ def test_push_writes_commit_tag_sidecar_and_lfs_object(registry: Registry, regis
     ]
     card = git(*gd, "show", "main:models/digits/README.md")
     assert card.startswith("---\nlibrary_name: onnx\n") and "# digits v1.0.0" in card
-    assert "first" in card and "gitreg.load(\"digits@v1.0.0\")" in card
+    assert "first" in card and 'gitreg.load("digits@v1.0.0")' in card
     pointer = git(*gd, "show", "main:models/digits/model.onnx")
     oid = sha(f)
     assert pointer == f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {f.stat().st_size}"

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from gitreg import card, report
+from gitreg.core import card
 from gitreg.errors import MissingDependency
-from gitreg.evaluate import evaluate
+from gitreg.ml import report
+from gitreg.ml.evaluate import evaluate
 from tests.support import eval_models
 
 
@@ -110,7 +111,7 @@ def test_compare_shows_metric_deltas_and_the_confusion_difference(cases) -> None
 
 
 def test_compare_aligns_different_label_sets() -> None:
-    from gitreg.evaluate import Evaluation
+    from gitreg.ml.evaluate import Evaluation
 
     ea = Evaluation("classification", 3, {"accuracy": 1.0}, labels=(0, 1), confusion=[[2, 0], [0, 1]])
     eb = Evaluation("classification", 3, {"accuracy": 0.5}, labels=(1, 2), confusion=[[1, 1], [0, 1]])

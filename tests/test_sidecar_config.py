@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitreg import config, metadata, sidecar
+from gitreg.core import sidecar
+from gitreg.core.sidecar import Artifact, Sidecar
 from gitreg.errors import MetadataError, SidecarError
-from gitreg.sidecar import Artifact, Sidecar
+from gitreg.ml import metadata
+from gitreg.store import config
 
 SHA = "a" * 64
 

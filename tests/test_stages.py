@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gitreg import Registry, api, promotion
+from gitreg import Registry, api
 from gitreg.errors import GitregError, UsageError
+from gitreg.registry import promotion
 from tests.conftest import git, run_cli
 from tests.support.gto import gto_json, require_gto
 

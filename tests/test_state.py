@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitreg.refs import Kind, parse_tag
-from gitreg.state import TagRecord, _parse_tag, fold
+from gitreg.core.refs import Kind, parse_tag
+from gitreg.core.state import TagRecord, _parse_tag, fold
 
 
 def rec(tag: str, commit: str, t: int, annotated: bool = True) -> TagRecord:

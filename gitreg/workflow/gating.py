@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gitreg import gates as gates_mod
-from gitreg import verdict
+from gitreg.core import rules as gates_mod
+from gitreg.core import verdict
 from gitreg.errors import GitregError, InputError
-from gitreg.promotion import StagePolicy, policy
+from gitreg.registry.promotion import StagePolicy, policy
 
 
 class GateFailed(GitregError):
@@ -49,7 +49,7 @@ def data_path(reg: Any, pol: StagePolicy, override: str | None) -> str | None:
     if pol.data is None:
         return None
     if pol.data.startswith("datasets/"):
-        from gitreg import datasets
+        from gitreg.registry import datasets
 
         return str(datasets.fetch(reg, pol.data))
     return pol.data
@@ -72,7 +72,8 @@ def context(reg: Any, mv: Any, data: str | None, need_eval: bool, target: str | 
                 "a gate rule uses eval.* but the stage has no data",
                 hint="set [gates.<stage>] data in gitreg.toml, or pass --data FILE",
             )
-        from gitreg import api, evaluate
+        from gitreg import api
+        from gitreg.ml import evaluate
 
         x, y = evaluate.load_data(data, target)
         ctx["eval"] = evaluate.evaluate(api.load(mv.ref, registry=reg), x, y).metrics
@@ -96,5 +97,3 @@ def run(reg: Any, ref: str, stage: str, data: str | None = None, target: str | N
     ctx["current"] = current
     result = verdict.evaluate_all(pol.rules, ctx)
     return GateReport(mv.ref, stage, f"v{holder}" if holder else None, result)
-
-

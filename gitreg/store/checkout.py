@@ -17,11 +17,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitreg import lfs
-from gitreg import sidecar as sidecar_mod
+from gitreg.core import sidecar as sidecar_mod
+from gitreg.core.state import ModelState
 from gitreg.errors import GitregError, RegistryNotFound, UsageError
-from gitreg.git import Git, _strip_credentials
-from gitreg.state import ModelState
+from gitreg.store import lfs
+from gitreg.store.git import Git, _strip_credentials
 
 MAIN = "refs/heads/main"
 ORIGIN_MAIN = "refs/remotes/origin/main"
@@ -61,7 +61,7 @@ def origin_missing(git: Git, wanted: Mapping[str, tuple[lfs.Pointer, str]], warn
     registry itself also re-hashes them)."""
     if not wanted:
         return []
-    from gitreg.config import location_from  # config imports nothing of ours at module level
+    from gitreg.store.config import location_from  # config imports nothing of ours at module level
 
     url = git.get_config("remote.origin.url")
     if url is None:
@@ -87,8 +87,8 @@ def origin_missing(git: Git, wanted: Mapping[str, tuple[lfs.Pointer, str]], warn
 def worktree_problems(git_dir: Path, states: Mapping[str, ModelState]) -> list[str]:
     """The work tree's ``gitreg.toml`` and ``stages.toml``: parseable, and every assignment names a
     known stage and a registered, not deregistered version."""
-    from gitreg.config import RegistryConfig
-    from gitreg.promotion import read_stages
+    from gitreg.registry.promotion import read_stages
+    from gitreg.store.config import RegistryConfig
 
     tree = git_dir.parent
     problems: list[str] = []
@@ -136,7 +136,7 @@ def validate_sidecars(paths: Iterable[str | Path]) -> SidecarCheck:
     """Each ``model.toml`` parses as a sidecar, names a valid model and version (the folder's own
     under ``models/<name>/``), and agrees with the artifact files beside it that are present:
     an LFS pointer's oid and size, or a smudged file's size and sha256."""
-    from gitreg.refs import Version, check_name
+    from gitreg.core.refs import Version, check_name
 
     problems: list[str] = []
     files = [Path(p) for p in paths]

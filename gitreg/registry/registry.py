@@ -24,8 +24,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gitreg import checkout, config, lfs  # artifacts, hook and metadata load in the writes that use them
-from gitreg import sidecar as sidecar_mod
+from gitreg.core import sidecar as sidecar_mod
+from gitreg.core.refs import (
+    NAME_RULE,
+    Kind,
+    Reference,
+    TagEvent,
+    Version,
+    check_name,
+    format_tag,
+    parse_reference,
+    tag_message,
+    version_tag,
+)
+from gitreg.core.sidecar import Artifact, Sidecar
+from gitreg.core.state import Event, ModelState, VersionState, fold
 from gitreg.errors import (
     ArtifactError,
     GitregError,
@@ -42,21 +55,12 @@ from gitreg.errors import (
     VersionExists,
     VersionNotFound,
 )
-from gitreg.git import Git, Identity, PushResult, identity, work_tree_info
-from gitreg.refs import (
-    NAME_RULE,
-    Kind,
-    Reference,
-    TagEvent,
-    Version,
-    check_name,
-    format_tag,
-    parse_reference,
-    tag_message,
-    version_tag,
+from gitreg.store import (
+    checkout,
+    config,
+    lfs,  # artifacts, hook and metadata load in the writes that use them
 )
-from gitreg.sidecar import Artifact, Sidecar
-from gitreg.state import Event, ModelState, VersionState, fold
+from gitreg.store.git import Git, Identity, PushResult, identity, work_tree_info
 
 MAX_ATTEMPTS = 60
 MAIN = "refs/heads/main"
@@ -258,7 +262,7 @@ class Registry:
                     check=False,
                 )
                 if p.returncode != 0:
-                    from gitreg.git import raise_remote_error
+                    from gitreg.store.git import raise_remote_error
 
                     raise_remote_error(["git", "clone"], p.returncode, p.stderr, self.url)
                 tg = Git(tmp)
@@ -305,7 +309,7 @@ class Registry:
 
     def _signer(self, git: Git) -> Any:
         """The user's git signing setup (``--sign``), checked now; raises SigningError if unusable."""
-        from gitreg import signing
+        from gitreg.store import signing
 
         return signing.signer(git, self._identity())
 
@@ -320,7 +324,7 @@ class Registry:
     # -- init -------------------------------------------------------------------------------------
     def init(self) -> bool:
         """Create the registry if needed; True if it was created, False if it already existed."""
-        from gitreg import hook
+        from gitreg.store import hook
 
         if self.location.is_local:
             path = self.location.path
@@ -445,7 +449,7 @@ class Registry:
         view = self._view()
         st = self._model(self._state(view, name), name)
         assert view is not None
-        from gitreg import records
+        from gitreg.registry import records
 
         evaluated = [
             (ts, HistoryEvent(iso(ts), "evaluation", name, ver, None, git_ref, commit, an, ae, subject))
@@ -479,7 +483,7 @@ class Registry:
 
     def _with_sidecars(self, view: _View | None, st: ModelState, vs: Sequence[VersionState]) -> list[ModelVersion]:
         assert view is not None
-        from gitreg import records
+        from gitreg.registry import records
 
         with view.git.cat_file() as cf:
             specs = [f"refs/tags/{v.tag}:models/{st.name}/model.toml" for v in vs]
@@ -591,8 +595,8 @@ class Registry:
         """Register already-exported artifact files as a new version of ``name``.
 
         ``framework`` and ``artifact_info`` (extra keys per artifact kind, e.g. which exporter ran)
-        come from :mod:`gitreg.export` when gitreg exported the files itself. ``sign`` signs the
-        version tag with the user's git signing setup (:mod:`gitreg.signing`).
+        come from :mod:`gitreg.ml.export` when gitreg exported the files itself. ``sign`` signs the
+        version tag with the user's git signing setup (:mod:`gitreg.store.signing`).
         """
         check_name(name)
         if version is not None and bump is not None:
@@ -604,8 +608,9 @@ class Registry:
             metrics = sidecar_mod.check_metrics(metrics or {})
         except ValueError as e:
             raise MetadataError(str(e)) from None
-        from gitreg import artifacts as artifacts_mod
-        from gitreg import card, metadata
+        from gitreg.core import card
+        from gitreg.ml import artifacts as artifacts_mod
+        from gitreg.ml import metadata
 
         inputs = artifacts_mod.collect([os.fspath(p) for p in paths])
         lineage: dict[str, Any] = {
@@ -838,9 +843,9 @@ class Registry:
     ) -> Any:
         """Offline: the tag signature(s), the sidecar against the LFS pointers, the local artifact bytes.
 
-        Returns a :class:`gitreg.verify.VerifyReport` (``.ok`` false on any problem); never downloads.
+        Returns a :class:`gitreg.registry.verify.VerifyReport` (``.ok`` false on any problem); never downloads.
         """
-        from gitreg import verify as verify_mod
+        from gitreg.registry import verify as verify_mod
 
         return verify_mod.verify(self, ref, allow_unsigned=allow_unsigned, allowed_signers=allowed_signers)
 
@@ -892,7 +897,7 @@ class Registry:
                 if st.versions[ver].deregistered:
                     warnings.append(f"{name}#{stage}: held by deregistered v{ver}")
         problems += self._check_objects(view, wanted, warnings)
-        from gitreg.promotion import drift  # stage tags that skipped a require_pr stage's pull request
+        from gitreg.registry.promotion import drift  # stage tags that skipped a require_pr stage's pull request
 
         raw = view.git.read_blob(f"{view.main}:gitreg.toml")
         cfg = config.RegistryConfig.parse(raw.decode("utf-8", errors="replace") if raw else None)

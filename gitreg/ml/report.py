@@ -4,7 +4,7 @@ The page is one self-contained file (charts are PNGs inlined as base64 data URIs
 scripts, no external assets) so it can be attached to a CI run or mailed. matplotlib is imported
 only here, only when a chart is drawn, and through its object API (``Figure`` + the Agg canvas)
 rather than ``pyplot``, so it never changes the caller's backend or global figure state.
-``model_card`` (the committed ``README.md``) lives in :mod:`gitreg.card` and is re-exported here.
+``model_card`` (the committed ``README.md``) lives in :mod:`gitreg.core.card` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gitreg.card import data_row as _data_row
-from gitreg.card import model_card as model_card
-from gitreg.card import number as _num
-from gitreg.card import parity_pairs as _pairs
+from gitreg.core.card import data_row as _data_row
+from gitreg.core.card import model_card as model_card
+from gitreg.core.card import number as _num
+from gitreg.core.card import parity_pairs as _pairs
 from gitreg.errors import MissingDependency
 
 if TYPE_CHECKING:
-    from gitreg.evaluate import Evaluation
+    from gitreg.ml.evaluate import Evaluation
 
 __all__ = ["html_compare", "html_report", "model_card", "write_atomic"]
 

@@ -44,7 +44,7 @@ class _Group(click.Group):
 
 
 def _registry(url: str | None):
-    from gitreg.registry import Registry
+    from gitreg.registry.registry import Registry
 
     return Registry(url)
 
@@ -93,7 +93,7 @@ def init(github: bool, pip_spec: str | None, registry: str | None) -> None:
         raise UsageError("--pip-spec goes with --github")
     reg = _registry(registry)
     if github:
-        from gitreg import github as gh
+        from gitreg.workflow import github as gh
 
         gh.render(pip_spec)  # a bad --pip-spec fails before anything is created
     created = reg.init()
@@ -155,7 +155,7 @@ def push(
 ) -> None:
     """Register a new version of a model: exported artifacts (.onnx, TorchScript .pt), or a live
     model returned by --from-python, which is exported and parity-checked first."""
-    from gitreg import metadata
+    from gitreg.ml import metadata
 
     metrics: dict[str, float] = {}
     if metrics_file:
@@ -169,7 +169,8 @@ def push(
         version=version, bump=bump, description=description, parent=parent, data=list(data), registry=registry
     )
     if from_python:
-        from gitreg import api, training
+        from gitreg import api
+        from gitreg.ml import training
 
         kwargs = training.call(from_python)  # {"model": ..., and any gitreg.push keyword}
         model = kwargs.pop("model")
@@ -253,7 +254,7 @@ def _num(x: Any) -> str:
 @json_option
 def show(ref: str, registry: str | None, as_json: bool) -> None:
     """Show one version (REF: NAME, NAME@latest, NAME@vX.Y.Z or NAME#STAGE) and its sidecar."""
-    from gitreg import sidecar
+    from gitreg.core import sidecar
 
     mv = _registry(registry).show(ref)
     if as_json:
@@ -332,7 +333,7 @@ def check(registry: str | None, as_json: bool) -> None:
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 def validate_sidecar(files: tuple[str, ...]) -> None:
     """Validate model.toml files in a registry checkout against the artifacts beside them (pre-commit)."""
-    from gitreg.checkout import validate_sidecars
+    from gitreg.store.checkout import validate_sidecars
 
     result = validate_sidecars(files)
     for p in result.problems:
@@ -459,7 +460,7 @@ def predict(
 ) -> None:
     """Predict with a registered model on a data file (a quick check; use gitreg.load in code)."""
     from gitreg import api
-    from gitreg.predictor import read_array_file
+    from gitreg.ml.predictor import read_array_file
 
     x, _ = read_array_file(data, target)
     preds = api.predict(ref, x, runtime=runtime, proba=proba, registry=registry)
@@ -484,7 +485,7 @@ def predict(
 @json_option
 def diff(a: str, b: str, registry: str | None, as_json: bool) -> None:
     """Compare two versions: metrics, params, signature (breaking?), artifacts, lineage."""
-    from gitreg import diff as diff_mod
+    from gitreg.core import diff as diff_mod
 
     reg = _registry(registry)
     va, vb = reg.show(a), reg.show(b)
@@ -540,7 +541,7 @@ def promote(
     """Run STAGE's gates on REF, then assign it (stages.toml + GTO stage tag, one atomic push), or
     request it in a pull request (--pr, or require_pr = true) that CI gates and gitreg apply tags on merge."""
     from gitreg import api
-    from gitreg import pr as pr_mod
+    from gitreg.workflow import pr as pr_mod
 
     reg = _registry(registry)
     if not pr_mod.wants_pr(reg, stage, pr, direct):
@@ -735,7 +736,7 @@ def eval_(
     else:
         mv, ev = api.evaluate(ref, data, target, registry=registry)
     if report_path:
-        from gitreg import report
+        from gitreg.ml import report
 
         report.write_atomic(report_path, report.html_report(mv.ref, ev, mv.sidecar.to_dict() if mv.sidecar else {}))
     if as_json:
@@ -761,7 +762,8 @@ def eval_(
 @registry_option
 def report_(a: str, b: str, data: str, target: str | None, output: str, registry: str | None) -> None:
     """Compare two versions side by side in one HTML page (metric deltas, confusion difference)."""
-    from gitreg import api, report
+    from gitreg import api
+    from gitreg.ml import report
 
     reg = _registry(registry)
     va, ea = api.evaluate(a, data, target, registry=reg)
@@ -795,7 +797,7 @@ def dataset() -> None:
 @json_option
 def dataset_push(file: str, name: str, registry: str | None, as_json: bool) -> None:
     """Store an .npz (arrays X and y) as datasets/NAME.npz for gates and gitreg eval."""
-    from gitreg import datasets
+    from gitreg.registry import datasets
 
     meta = datasets.push(_registry(registry), file, name)
     if as_json:
@@ -824,7 +826,7 @@ def hook() -> None:
 @hook.command(name="pre-receive")
 def pre_receive() -> None:
     """Run as a bare registry's pre-receive hook."""
-    from gitreg import hook as hook_mod
+    from gitreg.store import hook as hook_mod
 
     sys.exit(hook_mod.run_pre_receive())
 

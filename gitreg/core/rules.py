@@ -20,7 +20,7 @@ Names are dynamically typed, literals are not: ``3 and x`` or ``(a < b) + 1`` ar
 while a name holding the wrong kind of value fails the rule with a note when evaluated. A gate fails,
 it does not crash: a missing name or a type mismatch gives ``passed=False`` and a note naming it. Inside
 ``and``/``or`` such an operand is "unknown" (``unknown or true`` is true), so operand order never matters.
-Judging rules against a version is :mod:`gitreg.verdict`. This module is pure: no I/O.
+Judging rules against a version is :mod:`gitreg.core.verdict`. This module is pure: no I/O.
 """
 
 from __future__ import annotations
@@ -450,9 +450,9 @@ def names(rule: Rule | str) -> tuple[str, ...]:
 
 
 def __getattr__(name: str) -> Any:
-    """``gates.GateResult``, ``gates.evaluate``, … still resolve: they moved to :mod:`gitreg.verdict`."""
+    """``gates.GateResult``, ``gates.evaluate``, … still resolve: they moved to :mod:`gitreg.core.verdict`."""
     if name in ("GateResult", "Outcome", "evaluate", "evaluate_all"):
-        from gitreg import verdict
+        from gitreg.core import verdict
 
         return getattr(verdict, name)
-    raise AttributeError(f"module 'gitreg.gates' has no attribute {name!r}")
+    raise AttributeError(f"module 'gitreg.core.rules' has no attribute {name!r}")

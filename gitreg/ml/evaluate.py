@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from gitreg.errors import InputError, UsageError
-from gitreg.predictor import read_array_file, softmax
+from gitreg.ml.predictor import read_array_file, softmax
 
 BATCH = 65536  # rows per onnxruntime call: vectorised, with bounded memory for the outputs of one call
 LOG_LOSS_EPS = 1e-15
@@ -84,7 +84,7 @@ def load_data(path: str | os.PathLike[str], target: str | None = None) -> tuple[
 
 
 def evaluate(predictor: Any, x: Any, y: Any, batch: int = BATCH) -> Evaluation:
-    """Run ``predictor`` (a :class:`gitreg.predictor.Predictor`) over ``x`` and score it against ``y``.
+    """Run ``predictor`` (a :class:`gitreg.ml.predictor.Predictor`) over ``x`` and score it against ``y``.
 
     Raises InputError for empty data, mismatched lengths, labels the model does not know, or
     input that does not fit the signature (the Predictor's own checks).

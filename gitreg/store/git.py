@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitreg.core.state import TagRecord
 from gitreg.errors import GitFailed, RemoteError
-from gitreg.state import TagRecord
 
 ZERO = "0" * 40
 _FIELDS = (
@@ -263,7 +263,7 @@ class Git:
     ) -> str:
         """An annotated tag object (no ref): GTO's shape, no trailing newline in the message.
 
-        ``sign`` (a :class:`gitreg.signing.Signer`) returns an armored signature of the body, which
+        ``sign`` (a :class:`gitreg.store.signing.Signer`) returns an armored signature of the body, which
         follows it as in ``git tag -s``: git has no plumbing that signs a body given to mktag.
         """
         body = (

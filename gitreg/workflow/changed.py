@@ -103,7 +103,7 @@ class ChangedReport:
 
 def registry_for(git: Any, explicit: str | None) -> Any:
     """``--registry`` > ``$GITREG_REGISTRY`` > the checkout's ``origin`` (the registry CI checked out)."""
-    from gitreg.registry import Registry
+    from gitreg.registry.registry import Registry
 
     if explicit or os.environ.get("GITREG_REGISTRY"):
         return Registry(explicit)
@@ -201,8 +201,8 @@ def _trees(git: Any, specs: list[str]) -> list[str | None]:
 
 def _check_request(c: Change, reg: Any, cfg: Any, states: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(error, version to gate): why ``c`` cannot be judged, or the registered version it names."""
-    from gitreg.promotion import StageError, policy
-    from gitreg.refs import Version
+    from gitreg.core.refs import Version
+    from gitreg.registry.promotion import StageError, policy
 
     st = states.get(c.model)
     if st is None or not st.versions:
@@ -237,8 +237,8 @@ def changed(
     target: str | None = None,
 ) -> ChangedReport:
     """Judge every stage assignment the checkout at ``path`` (HEAD) changes relative to ``base``."""
-    from gitreg import gating
-    from gitreg.git import discover
+    from gitreg.store.git import discover
+    from gitreg.workflow import gating
 
     git = discover(Path(path))
     if git is None:

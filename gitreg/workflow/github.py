@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from gitreg.errors import UsageError
 
 if TYPE_CHECKING:
-    from gitreg.registry import Registry
+    from gitreg.registry.registry import Registry
 
 WORKFLOW_PATH = ".github/workflows/gitreg.yml"
 TEMPLATE = "templates/github/workflows/gitreg.yml"

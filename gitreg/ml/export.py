@@ -1,7 +1,7 @@
 """Turn a live model into registry artifacts: TorchScript + ONNX for torch, ONNX for scikit-learn.
 
 Every export also hands back *runners*: plain ``numpy -> numpy`` callables for the original model
-and each artifact's runtime, which :mod:`gitreg.parity` compares. torch, skl2onnx and
+and each artifact's runtime, which :mod:`gitreg.ml.parity` compares. torch, skl2onnx and
 onnxruntime are imported here, lazily, so nothing on the read path pays for them.
 
 torch: ``torch.jit.trace`` (or ``script``) → ``model.pt``; ``torch.onnx.export`` with torch 2.13's

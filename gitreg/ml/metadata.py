@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gitreg.errors import MetadataError
-from gitreg.lfs import sha256_file
+from gitreg.store.lfs import sha256_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -156,4 +156,3 @@ def _platform() -> str:
     except (ValueError, OSError, AttributeError):
         pass
     return f"{u.sysname}-{u.release}-{u.machine}{libc}"
-

@@ -19,10 +19,10 @@ from typing import Any
 
 import tomli_w
 
-from gitreg.config import RegistryConfig
+from gitreg.core.refs import Kind, TagEvent, format_tag, parse_reference, tag_message
+from gitreg.core.state import ModelState
 from gitreg.errors import GitregError, UsageError
-from gitreg.refs import Kind, TagEvent, format_tag, parse_reference, tag_message
-from gitreg.state import ModelState
+from gitreg.store.config import RegistryConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -130,7 +130,7 @@ def assign(
     ``expect_current`` is the holder the gates were judged against (``False``: do not check);
     ``sign`` signs the stage tag with the user's git signing setup.
     """
-    from gitreg.registry import MAIN, _history_event, _View
+    from gitreg.registry.registry import MAIN, _history_event, _View
 
     reference = parse_reference(ref)
     reg._ensure_writable()
@@ -192,7 +192,7 @@ def active_holders(st: ModelState, stage: str) -> list[str]:
 
 def unassign(reg: Any, name: str, stage: str, reason: str | None = None, sign: bool = False) -> Any:
     """``gitreg demote``: GTO unassign tags until no version holds ``stage``; stages.toml without it."""
-    from gitreg.registry import MAIN, _history_event, _View
+    from gitreg.registry.registry import MAIN, _history_event, _View
 
     reg._ensure_writable()
     cache = reg._cache()
@@ -230,7 +230,7 @@ def unassign(reg: Any, name: str, stage: str, reason: str | None = None, sign: b
 
 
 def _event(reg: Any, cache: Any, name: str, tag: str, view_cls: Any, to_event: Any) -> Any:
-    from gitreg.registry import REMOTE_MAIN
+    from gitreg.registry.registry import REMOTE_MAIN
 
     reg._sync(cache)
     st = reg._state(view_cls(cache, REMOTE_MAIN), name)[name]
@@ -274,7 +274,7 @@ def apply(reg: Any) -> list[Any]:
 
 def _tag_only(reg: Any, name: str, stage: str, version: str) -> Any:
     """The stage tag alone: stages.toml already says so (a merged promotion pull request)."""
-    from gitreg.registry import _history_event, _View
+    from gitreg.registry.registry import _history_event, _View
 
     cache = reg._cache()
     ident = reg._identity()

@@ -1,4 +1,4 @@
-"""Judging gate rules: evaluate parsed rules (:mod:`gitreg.gates`) against a version's context.
+"""Judging gate rules: evaluate parsed rules (:mod:`gitreg.core.rules`) against a version's context.
 
 A gate fails, it does not crash: a missing name or a type mismatch gives ``passed=False`` and a note
 naming it; inside ``and``/``or`` such an operand is "unknown" (``unknown or true`` is true), so operand
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gitreg.gates import (
+from gitreg.core.rules import (
     _OPS,
     _ORDER_OPS,
     CURRENT,

@@ -84,7 +84,7 @@ class PromotionRequest:
 
 def wants_pr(reg: Any, stage: str, pr: bool, direct: bool) -> bool:
     """``--pr``, ``--direct``, or the stage's ``require_pr`` (a refused ``--direct`` is api.promote's to say)."""
-    from gitreg.promotion import policy
+    from gitreg.registry.promotion import policy
 
     if pr and direct:
         raise UsageError("--pr and --direct exclude each other")
@@ -102,8 +102,8 @@ def request(
     reason: str | None = None,
 ) -> PromotionRequest:
     """Gates (unless ``local_gates`` is False), then the promotion branch, then the pull request."""
-    from gitreg import gating
-    from gitreg.promotion import StageError, policy
+    from gitreg.registry.promotion import StageError, policy
+    from gitreg.workflow import gating
 
     pol = policy(reg.config(), stage)
     mv = reg.show(ref)
@@ -149,8 +149,8 @@ def request(
 
 def _push_branch(reg: Any, mv: Any, stage: str, branch: str, title: str) -> tuple[str, bool]:
     """The branch's commit, and whether this call pushed it (False when it was already there)."""
-    from gitreg.promotion import StageError, dump_stages, read_stages
-    from gitreg.registry import REMOTE_MAIN
+    from gitreg.registry.promotion import StageError, dump_stages, read_stages
+    from gitreg.registry.registry import REMOTE_MAIN
 
     reg._ensure_writable()
     cache = reg._cache()
@@ -272,7 +272,7 @@ def _cell(x: Any) -> str:
 
 def body_markdown(mv: Any, stage: str, current: Any, report: Any, require_pr: bool, reason: str | None = None) -> str:
     """Gate report, metric deltas against the current holder, signature, parity and lineage."""
-    from gitreg import diff as diff_mod
+    from gitreg.core import diff as diff_mod
 
     sc = mv.sidecar.to_dict() if mv.sidecar else {}
     lines = [

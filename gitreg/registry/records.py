@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gitreg import card
-from gitreg import sidecar as sidecar_mod
+from gitreg.core import card
+from gitreg.core import sidecar as sidecar_mod
 from gitreg.errors import GitregError, RemoteError
-from gitreg.git import Git
+from gitreg.store.git import Git
 
 EVAL_REFS = "refs/gitreg/evaluations"
 SUBJECT = "Record evaluation of "
@@ -53,7 +53,7 @@ def record(reg: Any, mv: Any, section: Mapping[str, Any]) -> Recorded:
     Retries like a push does when another process recorded the same version at the same time
     (the ref moved: a non-fast-forward rejection), rebuilding on the newer record.
     """
-    from gitreg.registry import REMOTE_MAIN, _View, iso
+    from gitreg.registry.registry import REMOTE_MAIN, _View, iso
 
     cache: Git = reg._cache()
     ident = reg._identity()

@@ -1,7 +1,7 @@
 """The server-side ``pre-receive`` hook: the registry's last line of defence.
 
 Installed by ``gitreg init`` into a bare registry as a two-line shim that runs
-``python -m gitreg.hook pre-receive`` (no CLI import) with the interpreter gitreg was installed in. Rules, each
+``python -m gitreg.store.hook pre-receive`` (no CLI import) with the interpreter gitreg was installed in. Rules, each
 named in the rejection message the pusher sees as ``remote:`` lines:
 
 * ``immutable-tag``: registry tags (versions, stage events, deprecations) are never deleted or moved;
@@ -26,16 +26,16 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from gitreg import lfs
-from gitreg import sidecar as sidecar_mod
-from gitreg.config import RegistryConfig
+from gitreg.core import sidecar as sidecar_mod
+from gitreg.core.refs import Kind, TagEvent, parse_tag
 from gitreg.errors import GitregError
-from gitreg.git import ZERO, Git
-from gitreg.refs import Kind, TagEvent, parse_tag
+from gitreg.store import lfs
+from gitreg.store.config import RegistryConfig
+from gitreg.store.git import ZERO, Git
 
 SHIM = """#!/bin/sh
 # gitreg: keeps registry versions immutable and artifacts in LFS (installed by `gitreg init`).
-exec {python} -m gitreg.hook pre-receive
+exec {python} -m gitreg.store.hook pre-receive
 """
 
 
@@ -196,10 +196,10 @@ def run_pre_receive() -> int:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m gitreg.hook pre-receive``: what the shim runs, the same as ``gitreg hook pre-receive``
+    """``python -m gitreg.store.hook pre-receive``: what the shim runs, the same as ``gitreg hook pre-receive``
     without importing the CLI (click): a push waits for this process, so its start-up counts."""
     if argv != ["pre-receive"]:
-        print("usage: python -m gitreg.hook pre-receive", file=sys.stderr)
+        print("usage: python -m gitreg.store.hook pre-receive", file=sys.stderr)
         return 2
     try:
         return run_pre_receive()

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gitreg.errors import SigningError
-from gitreg.git import Git, Identity
+from gitreg.store.git import Git, Identity
 
 # Default signing program per gpg.format, as git has them.
 PROGRAMS = {"openpgp": "gpg", "x509": "gpgsm", "ssh": "ssh-keygen"}

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from gitreg import config, lfs
+from gitreg.core.refs import check_name
 from gitreg.errors import ArtifactError, InputError
-from gitreg.refs import check_name
+from gitreg.store import config, lfs
 
 
 def _validate(path: Path) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def _validate(path: Path) -> dict[str, Any]:
 
 def push(reg: Any, file: str | Path, name: str) -> dict[str, Any]:
     """Store ``file`` as ``datasets/<name>.npz``; returns its fingerprint."""
-    from gitreg.registry import MAIN
+    from gitreg.registry.registry import MAIN
 
     check_name(name, "dataset")
     path = Path(file)

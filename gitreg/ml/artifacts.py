@@ -2,7 +2,7 @@
 
 gitreg stores two kinds of artifact per version: ONNX (``model.onnx``) and TorchScript
 (``model.pt``). ONNX files are validated with ``onnx.checker`` and their signature, opset and IR
-version read from a skeleton of the file without its weights (:mod:`gitreg.onnxscan`: a 500 MB
+version read from a skeleton of the file without its weights (:mod:`gitreg.ml.onnxscan`: a 500 MB
 model is never held in memory); TorchScript archives are recognised by their ``code/``
 entries without importing torch (torch costs ~2.5 s to import; a TorchScript file is code, and
 gitreg never runs it at push time).
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gitreg.core.sidecar import ARTIFACT_FILES
 from gitreg.errors import ArtifactError
-from gitreg.sidecar import ARTIFACT_FILES
 
 SUFFIX_KIND = {".onnx": "onnx", ".pt": "torchscript"}
 
@@ -84,7 +84,7 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
     import onnx  # lazy: ~0.3 s, and only write paths need it
     from onnx import TensorProto
 
-    from gitreg import onnxscan
+    from gitreg.ml import onnxscan
 
     try:
         skeleton = onnxscan.scan(path)

@@ -1,7 +1,7 @@
 """``gitreg verify REF``: an unbroken, offline chain from a signature to the artifact bytes.
 
 1. the version tag (and, for ``name#stage``, the stage tag that gave it the stage) carries a good
-   signature, checked by ``git verify-tag`` (:mod:`gitreg.signing`), and names the commit the
+   signature, checked by ``git verify-tag`` (:mod:`gitreg.store.signing`), and names the commit the
    registry says holds the version;
 2. that commit's ``model.toml`` parses, is this version's own, and its ``[artifacts]`` sha256/size
    agree with the LFS pointers in the same tree;
@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gitreg import config, lfs
-from gitreg import sidecar as sidecar_mod
+from gitreg.core import sidecar as sidecar_mod
+from gitreg.core.refs import Kind, Version, parse_reference
 from gitreg.errors import GitregError, RegistryNotFound
-from gitreg.refs import Kind, Version, parse_reference
-from gitreg.signing import SignatureCheck, check_tag
+from gitreg.store import config, lfs
+from gitreg.store.signing import SignatureCheck, check_tag
 
 
 @dataclass(frozen=True)

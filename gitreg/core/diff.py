@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gitreg.card import RUN_FIELDS
+from gitreg.core.card import RUN_FIELDS
 
 
 def _delta(a: Any, b: Any) -> float | None:

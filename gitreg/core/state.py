@@ -16,7 +16,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from gitreg.refs import _TAG_RE, Kind, Version
+from gitreg.core.refs import _TAG_RE, Kind, Version
 
 # GTO's event priorities, used to order events that share a timestamp.
 _PRIORITY = {

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitreg.errors import ArtifactError, GitFailed, IntegrityError, RemoteError
-from gitreg.git import Git
+from gitreg.store.git import Git
 
 SPEC = "https://git-lfs.github.com/spec/v1"
 CHUNK = 1 << 20
@@ -286,7 +286,7 @@ def credential_header(url: str) -> str | None:
     import base64
     import subprocess
 
-    from gitreg.git import base_env
+    from gitreg.store.git import base_env
 
     p = subprocess.run(
         ["git", "credential", "fill"], input=f"url={url}\n\n", capture_output=True, text=True,
