@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml tests/support/requirements-http.txt
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gh >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[all,dev]' -r tests/support/requirements-http.txt
+	$(PY) -m pip install -q -e '.[all,dev,bench]' -r tests/support/requirements-http.txt
 	$(PY) -m tests.support.gto
 	touch $@
 
@@ -33,6 +33,7 @@ demo: setup
 # find them next to sys.executable, so a bare `.venv/bin/python -m pytest` works too.
 test: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m ruff check .
+	$(PY) -m mypy gitreg
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
 
 bench: setup

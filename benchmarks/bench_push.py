@@ -19,7 +19,14 @@ Timed (3 runs each, min and median, the same files for every contender):
   ``git lfs track "*.onnx"``: ``git add`` + ``git commit`` + ``git tag -a`` + ``git push --atomic``
   (git-lfs's pre-push hook uploads the object). Copying the file into the work tree is not timed.
 
-    python benchmarks/bench_push.py [--size-mb 200] [--runs 3] [--profile]
+Then the small-model case, where the interpreter's start-up and imports are the cost: the CLI
+``gitreg push small.onnx --name small --registry PATH`` of a 4 KB pre-exported ONNX file (a new
+file each run; median of ``--small-runs``, default 7; target <= 0.5 s), next to ``python -c pass``,
+``python -c "import gitreg.cli"`` and ``python -c "import onnx"`` measured in the same run, with
+the ratios, the import breakdown of one more push (``python -X importtime``) and which heavy
+modules it loaded (none of onnx's package init, ml_dtypes or numpy: see gitreg/ml/onnxcore.py).
+
+    python benchmarks/bench_push.py [--size-mb 200] [--runs 3] [--profile] [--small-runs 7] [--small-only]
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import shutil
@@ -42,13 +50,16 @@ from common import (  # isolation (isolate() below) must happen before gitreg is
     MB,
     copy_hashing,
     git,
+    gitreg_argv,
     header,
     isolate,
     machine_note,
     make_big_onnx,
+    measure_cmd,
     med,
     ratio_line,
     row,
+    run_checked,
     sha256_file,
 )
 
@@ -59,6 +70,32 @@ from gitreg import Registry  # noqa: E402
 
 NAME = "big"
 TARGET = 1.3
+SMALL_TARGET = 0.5  # seconds, median wall of `gitreg push small.onnx --name small`
+HEAVY = ("onnx", "onnx.helper", "ml_dtypes", "numpy", "torch", "onnxruntime")  # what a push should not load
+# One push in a fresh interpreter, through the CLI's own entry point, then what it had imported.
+PUSH_AND_LIST = """
+import json, sys
+from gitreg.cli import main
+try:
+    main(sys.argv[2:])
+except SystemExit as e:
+    if e.code:
+        raise
+print(json.dumps([m for m in json.loads(sys.argv[1]) if m in sys.modules]))
+"""
+# The time the push spends loading onnx's checker and ModelProto (invisible to -X importtime:
+# gitreg.ml.onnxcore loads them without the import statement).
+ONNXCORE_LOAD = """
+import time
+t0 = time.perf_counter()
+try:
+    from gitreg.ml import onnxcore
+except ImportError:  # a gitreg from before onnxcore (PYTHONPATH=<an older export>)
+    print("nan")
+else:
+    onnxcore.model_class()
+    print(time.perf_counter() - t0)
+"""
 
 
 def main() -> int:
@@ -67,6 +104,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="cProfile one extra push_files and print the top")
     ap.add_argument("--keep", action="store_true", help="keep the temp fixture")
+    ap.add_argument("--small-runs", type=int, default=7, help="runs of the small-model CLI push (>= 5)")
+    ap.add_argument("--small-only", action="store_true", help="only the small-model CLI push")
     args = ap.parse_args()
     n_floats = int(args.size_mb * MB) // 4
 
@@ -78,6 +117,10 @@ def main() -> int:
     t0 = time.perf_counter()
     Registry(reg).push_files([warm], "warmup")
     print(f"  warm-up push (creates the cache clone): {time.perf_counter() - t0:.2f} s")
+    small_push(reg, max(args.small_runs, 5))
+    if args.small_only:
+        machine_note()
+        return 0
     src = ROOT / "src"
     src.mkdir()
     t0 = time.perf_counter()
@@ -197,6 +240,75 @@ def main() -> int:
         print(buf.getvalue())
     machine_note()
     return 0
+
+
+def small_push(reg: Path, runs: int) -> None:
+    """``gitreg push small.onnx`` (CLI) next to the interpreter and import floors, same run."""
+    src = ROOT / "small"
+    src.mkdir()
+    files = [make_big_onnx(src / f"small{k}.onnx", 1000, seed=1000 + k) for k in range(runs + 2)]
+    cli = gitreg_argv()
+
+    def push(f: Path) -> list[str]:
+        return [*cli, "push", str(f), "--name", "small", "--registry", str(reg)]
+
+    py = sys.executable
+    run_checked(push(files[-1]))  # untimed: writes the bytecode cache of what a push loads
+    for code in ("pass", "import gitreg.cli", "import onnx"):
+        run_checked([py, "-c", code])  # the same for the floors
+    header(f"small pre-exported ONNX ({files[0].stat().st_size:,} B): CLI push vs interpreter floors ({runs} runs)")
+    floors = {
+        "python -c pass": [py, "-c", "pass"],
+        "python -c 'import gitreg.cli'": [py, "-c", "import gitreg.cli"],
+        "python -c 'import onnx'": [py, "-c", "import onnx"],
+    }
+    results: dict[str, tuple[list[float], list[float]]] = {}
+    for label, argv in floors.items():
+        results[label] = measure_cmd(argv, runs)
+        row(label, results[label][0], cpu=results[label][1])
+    walls, cpus = [], []
+    for k in range(runs):
+        w, c = measure_cmd(push(files[k]), 1)
+        walls += w
+        cpus += c
+    row("gitreg push small.onnx --name small --registry PATH", walls, SMALL_TARGET, cpu=cpus)
+    load = [float(run_checked([py, "-c", ONNXCORE_LOAD]).stdout) for _ in range(runs)]
+    if load[0] == load[0]:  # not nan
+        print(f"  of which gitreg.ml.onnxcore loads onnx's C++ checker + ModelProto: median {med(load) * 1000:.0f} ms")
+
+    push_med = med(walls)
+    ratio_line("push / python -c pass", push_med, med(results["python -c pass"][0]))
+    ratio_line("push / python -c 'import gitreg.cli'", push_med, med(results["python -c 'import gitreg.cli'"][0]))
+    ratio_line("python -c 'import onnx' / push", med(results["python -c 'import onnx'"][0]), push_med)
+
+    header("what one more small push imports (python -X importtime, top-level imports by cumulative time)")
+    argv = [py, "-X", "importtime", "-c", PUSH_AND_LIST, json.dumps(HEAVY), *push(files[runs])[1:]]
+    p = run_checked(argv)
+    loaded = json.loads(p.stdout.decode().strip().splitlines()[-1])
+    for name, us in top_imports(p.stderr.decode(), 10):
+        print(f"  {us / 1000:8.1f} ms  {name}")
+    print(f"  heavy modules loaded by the push: {', '.join(loaded) or 'none'} (looked for {', '.join(HEAVY)})")
+    p = run_checked([py, "-X", "importtime", "-c", "import onnx"])
+    print("  for comparison, python -c 'import onnx':")
+    for name, us in top_imports(p.stderr.decode(), 1, ("ml_dtypes", "numpy")):
+        print(f"  {us / 1000:8.1f} ms  {name}")
+
+
+def top_imports(stderr: str, n: int, also: tuple[str, ...] = ()) -> list[tuple[str, int]]:
+    """The ``n`` costliest top-level imports in ``-X importtime`` output, plus any module in ``also``."""
+    top: list[tuple[str, int]] = []
+    extra: dict[str, int] = {}
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|", 2)
+        if not cumulative.strip().isdigit():
+            continue  # the header line
+        if not name.startswith("  ") and name.strip():
+            top.append((name.strip(), int(cumulative)))
+        elif name.strip() in also:
+            extra.setdefault(f"  (within) {name.strip()}", int(cumulative))
+    return sorted(top, key=lambda t: -t[1])[:n] + list(extra.items())
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ RSS counts resident memory, not the page cache the file passes through.
 
 * baseline: ``python -c "import gitreg.cli"`` (the interpreter plus the CLI, what every command pays);
 * gitreg: ``gitreg push FILE --name big --registry PATH`` (validation, store, commit, tag, push);
-* context: ``import gitreg.cli, onnx`` (the libraries a push loads) and ``onnx.load`` of the file
-  (what gitreg did before its streaming scan).
+* context: ``import gitreg.cli, onnx`` (what a push loaded before it stopped importing ``onnx``;
+  it now loads only onnx's C++ checker and ``ModelProto``: gitreg/ml/onnxcore.py) and ``onnx.load``
+  of the file (what gitreg did before its streaming scan).
 
     python benchmarks/bench_push_rss.py [--size-mb 500] [--runs 3] [--keep]
 """
@@ -84,7 +85,7 @@ def main() -> int:
     header(f"peak RSS, {args.runs} runs each (MB = 10^6 bytes)")
     rows = {
         "baseline: python -c 'import gitreg.cli'": [sys.executable, "-c", "import gitreg.cli"],
-        "context: python -c 'import gitreg.cli, onnx'": [sys.executable, "-c", "import gitreg.cli, onnx"],
+        "context: 'import gitreg.cli, onnx' (old push)": [sys.executable, "-c", "import gitreg.cli, onnx"],
         "gitreg push FILE --name big": [*cli, "push", str(big), "--name", "big", "--registry", str(reg)],
         "context: onnx.load(FILE) (the old validation)": [
             sys.executable,

@@ -95,9 +95,9 @@ def run(
         raise MissingDependency(e.name or "torch", "all", "the demo") from None
     import gitreg
     from gitreg import api
+    from gitreg.errors import GateFailed
     from gitreg.ml import report
-    from gitreg.registry import datasets
-    from gitreg.workflow.gating import GateFailed
+    from gitreg.store.files import atomic_write
 
     reg = Registry(registry)
     created = reg.init()  # idempotent; a path that holds something else is refused
@@ -127,7 +127,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="gitreg-demo-") as tmp:
         holdout = Path(tmp) / "digits-holdout.npz"
         np.savez(holdout, X=x_test, y=y_test)
-        fp = datasets.push(reg, holdout, "digits-holdout")
+        fp = reg.push_dataset(holdout, "digits-holdout")
     say(f"$ gitreg dataset push digits-holdout.npz --name digits-holdout  ->  {DATASET} ({fp['sha256'][:12]}…)")
     evals = {}
     for mv in (weak, best):
@@ -143,16 +143,17 @@ def run(
         a.ref, evals[a.ref], a.sidecar.to_dict() if a.sidecar else {},
         b.ref, evals[b.ref], b.sidecar.to_dict() if b.sidecar else {},
     )  # fmt: skip
-    out = report.write_atomic(report_path, html)
+    out = atomic_write(report_path, html)
     say(f"$ gitreg report {a.ref} {b.ref} --data {DATASET} -o {report_path}  ->  {out.resolve()}")
 
     # Gates and promotion (direct mode: the registry's stages do not require a pull request).
     if not reg.config().raw.get("gates"):
-        cfg = reg._view().git.read_blob(f"{reg._view().main}:gitreg.toml") or b""  # type: ignore[union-attr]
+        cfg = reg.read_file("gitreg.toml") or b""
         reg.commit_files({"gitreg.toml": cfg.decode() + GATES}, "gitreg demo: gates for staging and production")
         say("gitreg.toml: added gates for staging and production (see README, Stages and gates)")
     for stage in ("staging", "production"):
         event, gate = api.promote(best.ref, stage, registry=reg)
+        assert gate is not None  # not forced: the gates ran
         say(f"$ gitreg promote {best.ref} --to {stage}  ->  {event.tag} ({gate.result.summary()})")
 
     worse = _push(gitreg, reg, data, 2, say)  # a new candidate that is not good enough

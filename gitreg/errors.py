@@ -16,15 +16,27 @@ optional ``hint:`` naming the next command) and the exception's ``exit_code``::
     ├── MetadataError                bad --metric / --metrics / --param input
     ├── SidecarError                 a model.toml in the registry that cannot be read
     ├── RegistryNotFound             path or URL that is not a gitreg registry
+    ├── ConfigError                  a gitreg.toml that does not parse, or a value of the wrong type
     ├── RemoteError                  unreachable remote, rejected push, race retries exhausted
     ├── GitFailed                    a git command failed unexpectedly (argv, code, stderr)
     ├── SigningError                 no usable signing key, or the signing program failed
-    └── IntegrityError               exit 3   sha256 mismatch, missing object, failed check
+    ├── IntegrityError               exit 3   sha256 mismatch, missing object, failed check
+    ├── UnsupportedModel             neither a torch module, a scikit-learn estimator nor files
+    ├── ExportError                  the exporter could not turn the model into an artifact
+    ├── MissingDependency            an optional package this needs is not installed
+    ├── InputError                   data that does not fit the model's signature
+    ├── ParityFailed                 exit 3   artifacts disagree with the model (carries its report)
+    ├── GateFailed                   exit 3   a version failed its stage's gates (carries its report)
+    ├── StageError                   unknown stage, stage needing a PR, version that cannot hold it
+    ├── StageRace                    another promotion of the same stage landed first
+    ├── TrainingFailed               the training function of push --from-python raised
+    └── RuleError                    a gate rule that does not parse (points at the column)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class GitregError(Exception):
@@ -102,6 +114,10 @@ class RegistryNotFound(GitregError):
     pass
 
 
+class ConfigError(GitregError):
+    """A registry's ``gitreg.toml`` that is not TOML, or a key holding the wrong type; the message names the key."""
+
+
 class RemoteError(GitregError):
     pass
 
@@ -149,9 +165,38 @@ class InputError(GitregError):
 
 
 class ParityFailed(GitregError):
-    """Exported artifacts disagree with the original model (or each other) beyond the tolerances."""
+    """Exported artifacts disagree with the original model (or each other) beyond the tolerances.
+
+    ``report`` is the :class:`gitreg.ml.parity.Report` that failed (None when no comparison ran).
+    """
 
     exit_code = 3
+
+    def __init__(self, message: str, hint: str | None = None, report: Any = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report
+
+
+class GateFailed(GitregError):
+    """A version did not pass its stage's gates; ``report`` is the :class:`GateReport` that says why."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, hint: str | None = None, report: Any = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report
+
+
+class StageError(GitregError):
+    """An unknown stage, a stage that needs a pull request, a version that cannot hold a stage."""
+
+
+class StageRace(GitregError):
+    """Another promotion of the same stage landed first."""
+
+
+class TrainingFailed(GitregError):
+    """The user's training function (``push --from-python``) raised."""
 
 
 class RuleError(GitregError):

@@ -1,27 +1,22 @@
-"""Test isolation and factories: real git, real git-lfs, real bare registries in ``tmp_path``.
+"""Fixtures: test isolation and factories for real git, real git-lfs, real bare registries in ``tmp_path``.
 
 Every test runs with its own HOME, XDG dirs, no system or global git config and a fixed identity,
 so neither the user's config nor Debian's ``/etc/gitconfig`` (which enables LFS filters) leaks in,
-and nothing the tests do leaks out.
+and nothing the tests do leaks out. Helpers that are not fixtures (``git``, ``run_cli``, ``invoke``,
+``make_onnx``, ``REPO_ROOT``) live in ``tests/support``.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from gitreg import Registry
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# The project's own tools (gitreg, check-jsonschema, ...) sit next to the interpreter running the tests,
-# whatever PATH the caller had: a fresh machine has .venv/bin on no one's PATH.
-TOOLS_DIR = Path(sys.executable).parent
+from tests.support.onnxfiles import make_onnx
+from tests.support.repo import TOOLS_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -54,30 +49,6 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
     return values
 
 
-def make_onnx(path: Path, seed: int = 0, n_in: int = 4, n_out: int = 3, pad: int = 0) -> Path:
-    """A small valid ONNX model (MatMul) built with the onnx helper API; ``pad`` adds weight bytes."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(seed)
-    w = numpy_helper.from_array(rng.normal(size=(n_in, n_out)).astype(np.float32), "W")
-    inits = [w]
-    if pad:
-        inits.append(numpy_helper.from_array(rng.normal(size=(pad // 4,)).astype(np.float32), "pad"))
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "W"], ["y"])],
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", n_in])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", n_out])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tests")
-    model.ir_version = 8
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
-
-
 @pytest.fixture
 def onnx_file(tmp_path: Path) -> Callable[..., Path]:
     counter = iter(range(10_000))
@@ -102,24 +73,9 @@ def registry(registry_path: Path) -> Registry:
     return Registry(registry_path)
 
 
-def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
-    """Plain git, for tests that check a repository without going through gitreg."""
-    p = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if check and p.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed: {p.stderr}")
-    return p.stdout.strip()
-
-
-def run_cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess:
-    """gitreg as a real subprocess (``python -m gitreg``), with the test's environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "gitreg", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-        check=False,
-    )
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A real HTTP server or the GTO CLI takes seconds to start: tests marked http or gto are slow too."""
+    for item in items:
+        if item.get_closest_marker("http") or item.get_closest_marker("gto"):
+            item.add_marker(pytest.mark.slow)

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
-from click.testing import CliRunner
 
 from gitreg.cli import cli
-from tests.conftest import REPO_ROOT, git, run_cli
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert "Traceback" not in stderr
-    assert lines and lines[0].startswith("error: "), stderr
-    assert all(ln.startswith(("error: ", "hint: ")) for ln in lines), stderr
-    return lines[0]
+from tests.support.cli import invoke, one_error_line, run_cli
+from tests.support.repo import REPO_ROOT, git
 
 
 def test_full_flow_through_cli_runner(registry_path: Path, onnx_file, tmp_path: Path) -> None:
@@ -117,7 +107,7 @@ def test_registry_from_env_and_pyproject(tmp_path: Path, onnx_file, monkeypatch)
 )
 def test_read_errors(registry_path: Path, onnx_file, args, code, message) -> None:
     invoke("push", str(onnx_file()), "--name", "m", "--registry", str(registry_path))
-    p = CliRunner().invoke(cli, [*args, "--registry", str(registry_path)])
+    p = invoke(*args, "--registry", str(registry_path))
     assert p.exit_code == code
     assert message in one_error_line(p.stderr)
 
@@ -132,7 +122,7 @@ def refs_of(reg: Path) -> str:
 )
 def test_bad_names_write_nothing(registry_path: Path, onnx_file, name: str) -> None:
     before = refs_of(registry_path)
-    p = CliRunner().invoke(cli, ["push", str(onnx_file()), "--name", name, "--registry", str(registry_path)])
+    p = invoke("push", str(onnx_file()), "--name", name, "--registry", str(registry_path))
     assert p.exit_code == 1 and "invalid model name" in one_error_line(p.stderr)
     assert refs_of(registry_path) == before
 
@@ -176,7 +166,7 @@ def test_bad_push_inputs_write_nothing(registry_path: Path, onnx_file, tmp_path:
     if os.geteuid() != 0:  # root reads mode-000 files anyway
         cases.append((["push", str(unreadable), "--name", "m"], "cannot read"))
     for args, message in cases:
-        p = CliRunner().invoke(cli, [*args, "--registry", r])
+        p = invoke(*args, "--registry", r)
         assert p.exit_code in (1, 2), (args, p.stderr)
         assert message in one_error_line(p.stderr), (args, p.stderr)
     assert refs_of(registry_path) == before
@@ -185,9 +175,9 @@ def test_bad_push_inputs_write_nothing(registry_path: Path, onnx_file, tmp_path:
 
 
 def test_usage_errors_exit_2(registry_path: Path) -> None:
-    p = CliRunner().invoke(cli, ["push", "--registry", str(registry_path)])
+    p = invoke("push", "--registry", str(registry_path))
     assert p.exit_code == 2
-    p = CliRunner().invoke(cli, ["pull", "m", "--format", "pickle"])
+    p = invoke("pull", "m", "--format", "pickle")
     assert p.exit_code == 2
 
 
@@ -196,14 +186,14 @@ def test_not_a_registry(tmp_path: Path) -> None:
     plain.mkdir()
     (plain / "file.txt").write_text("x")
     for target in (plain, tmp_path / "missing.git"):
-        p = run_cli("list", "--registry", str(target))
-        assert p.returncode == 1
+        p = invoke("list", "--registry", str(target))
+        assert p.exit_code == 1
         line = one_error_line(p.stderr)
         assert "not a gitreg registry" in line or "no registry at" in line
     other = tmp_path / "other.git"
     git("init", "-q", "--bare", str(other))
-    p = run_cli("push", str(REPO_ROOT / "pyproject.toml"), "--name", "m", "--registry", str(other))
-    assert p.returncode == 1 and "Traceback" not in p.stderr
+    p = invoke("push", str(REPO_ROOT / "pyproject.toml"), "--name", "m", "--registry", str(other))
+    assert p.exit_code == 1 and "Traceback" not in p.stderr
 
 
 def test_corrupt_sidecar_in_registry_is_reported(registry_path: Path, onnx_file, tmp_path: Path) -> None:
@@ -218,19 +208,31 @@ def test_corrupt_sidecar_in_registry_is_reported(registry_path: Path, onnx_file,
     git("-C", str(clone), "tag", "-a", "m@v3.0.0", "-m", "Registering artifact m version v3.0.0")
     (registry_path / "hooks" / "pre-receive").rename(tmp_path / "saved-hook")
     git("-C", str(clone), "push", "-q", "--no-verify", "origin", "HEAD:main", "m@v3.0.0")
-    p = CliRunner().invoke(cli, ["show", "m@v3.0.0", "--registry", str(registry_path)])
+    p = invoke("show", "m@v3.0.0", "--registry", str(registry_path))
     assert p.exit_code == 1 and "corrupt sidecar m@v3.0.0" in one_error_line(p.stderr)
-    p = CliRunner().invoke(cli, ["check", "--registry", str(registry_path)])
+    p = invoke("check", "--registry", str(registry_path))
     assert p.exit_code == 3 and "corrupt sidecar m@v3.0.0" in p.stdout
 
 
-def test_every_command_and_option_has_help_and_is_documented() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    for name, cmd in cli.commands.items():
+def _commands(group: click.Group, prefix: str = "gitreg") -> Iterator[tuple[str, click.Command]]:
+    """Every visible command under ``group`` with its full name (``gitreg dataset push``), groups included."""
+    for name, cmd in group.commands.items():
         if cmd.hidden:
             continue
+        yield f"{prefix} {name}", cmd
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, f"{prefix} {name}")
+
+
+def test_every_command_and_option_has_help_and_is_documented() -> None:
+    """sqlite-utils' check: help text on every command and option, every command in the README."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    commands = dict(_commands(cli))
+    assert {"gitreg push", "gitreg dataset", "gitreg dataset push"} <= set(commands)
+    assert not any(name.startswith("gitreg hook") for name in commands)  # hidden: the server hook's entry
+    for name, cmd in commands.items():
         assert cmd.help, name
-        assert f"gitreg {name}" in readme, f"README does not mention `gitreg {name}`"
+        assert name in readme, f"README does not mention `{name}`"
         for param in cmd.params:
-            if param.param_type_name == "option":
+            if isinstance(param, click.Option):
                 assert param.help, f"{name} {param.opts}"

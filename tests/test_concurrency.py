@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitreg import Registry
-from tests.conftest import REPO_ROOT, git
+from tests.support.repo import REPO_ROOT, git
 
 WRITER = """
 import sys

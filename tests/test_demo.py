@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gitreg import Registry
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
+
+pytestmark = pytest.mark.slow  # trains torch models
 
 
 def test_demo_trains_evaluates_promotes_gates_and_rolls_back(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from sklearn.preprocessing import StandardScaler
 
 import gitreg
 from gitreg import Registry
-from tests.conftest import git, run_cli
-from tests.test_stages import configure
+from tests.support.cli import invoke
+from tests.support.repo import configure, git
 
 
 def _models(registry: Registry):
@@ -34,8 +34,8 @@ def _models(registry: Registry):
 def test_eval_report_card_and_eval_gates(registry: Registry, registry_path: Path, tmp_path: Path) -> None:
     good, _, xh, yh = _models(registry)
     reg = ["--registry", str(registry_path)]
-    p = run_cli("eval", "bc@v1.0.0", "--data", "holdout.npz", "--report", "r.html", "--json", *reg)
-    assert p.returncode == 0, p.stderr
+    p = invoke("eval", "bc@v1.0.0", "--data", "holdout.npz", "--report", "r.html", "--json", *reg)
+    assert p.exit_code == 0, p.stderr
     body = json.loads(p.stdout)
     assert body["samples"] == len(yh)
     assert body["metrics"]["accuracy"] == accuracy_score(yh, good.predict(xh))
@@ -45,17 +45,17 @@ def test_eval_report_card_and_eval_gates(registry: Registry, registry_path: Path
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert len(images) == 3 and all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
 
-    p = run_cli("report", "bc@v1.0.0", "bc@v1.1.0", "--data", "holdout.npz", "-o", "cmp.html", *reg)
-    assert p.returncode == 0, p.stderr
+    p = invoke("report", "bc@v1.0.0", "bc@v1.1.0", "--data", "holdout.npz", "-o", "cmp.html", *reg)
+    assert p.exit_code == 0, p.stderr
     assert "bc@v1.0.0" in Path("cmp.html").read_text() and "bc@v1.1.0" in Path("cmp.html").read_text()
 
-    p = run_cli("card", "bc@v1.0.0", *reg)
-    assert p.returncode == 0 and p.stdout.startswith("---\n")
+    p = invoke("card", "bc@v1.0.0", *reg)
+    assert p.exit_code == 0 and p.stdout.startswith("---\n")
     assert "gitreg.load(" in p.stdout and "bc@v1.0.0" in p.stdout
 
     # A gate that evaluates on a dataset stored in the registry.
-    p = run_cli("dataset", "push", "holdout.npz", "--name", "bc-holdout", *reg)
-    assert p.returncode == 0, p.stderr
+    p = invoke("dataset", "push", "holdout.npz", "--name", "bc-holdout", *reg)
+    assert p.exit_code == 0, p.stderr
     assert git("--git-dir", str(registry_path), "ls-tree", "--name-only", "main", "datasets/").split() == [
         "datasets/bc-holdout.npz",
         "datasets/bc-holdout.toml",
@@ -66,22 +66,22 @@ def test_eval_report_card_and_eval_gates(registry: Registry, registry_path: Path
         '\n[gates.production]\ndata = "datasets/bc-holdout.npz"\n'
         'rules = ["parity.passed", "eval.accuracy >= 0.9", "eval.f1_weighted >= current.eval.f1_weighted - 0.005"]\n',
     )
-    p = run_cli("promote", "bc@v1.0.0", "--to", "production", "--json", *reg)
-    assert p.returncode == 0, p.stderr
+    p = invoke("promote", "bc@v1.0.0", "--to", "production", "--json", *reg)
+    assert p.exit_code == 0, p.stderr
     assert json.loads(p.stdout)["gate"]["passed"] is True
     summary = tmp_path / "summary.md"
-    p = run_cli("gate", "bc@v1.1.0", "--stage", "production", "--summary-md", str(summary), *reg)
-    assert p.returncode == 3, p.stderr
+    p = invoke("gate", "bc@v1.1.0", "--stage", "production", "--summary-md", str(summary), *reg)
+    assert p.exit_code == 3, p.stderr
     assert "FAILED" in p.stdout and "eval.accuracy >= 0.9" in p.stdout
     md = summary.read_text()
     assert "| `eval.accuracy >= 0.9` |" in md and "gate failed: 2 of 3 rules failed" in md
     assert Registry(registry_path).show("bc#production").version == "1.0.0"
 
-    p = run_cli("eval", "bc", "--data", "missing.npz", *reg)
-    assert p.returncode == 1 and p.stderr.startswith("error: data file not found")
+    p = invoke("eval", "bc", "--data", "missing.npz", *reg)
+    assert p.exit_code == 1 and p.stderr.startswith("error: data file not found")
     np.savez("nolabels.npz", X=xh)
-    p = run_cli("eval", "bc", "--data", "nolabels.npz", *reg)
-    assert p.returncode == 1 and "needs labels" in p.stderr
+    p = invoke("eval", "bc", "--data", "nolabels.npz", *reg)
+    assert p.exit_code == 1 and "needs labels" in p.stderr
     np.savez("narrow.npz", X=xh[:, :5], y=yh)
-    p = run_cli("eval", "bc", "--data", "narrow.npz", *reg)
-    assert p.returncode == 1 and "X has 5 features; the model takes 30" in p.stderr
+    p = invoke("eval", "bc", "--data", "narrow.npz", *reg)
+    assert p.exit_code == 1 and "X has 5 features; the model takes 30" in p.stderr

@@ -6,13 +6,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
 
 import gitreg
 from gitreg import Registry
-from tests.conftest import git, run_cli
+from tests.support.cli import run_cli
+from tests.support.repo import git
 
 
 def _push_two(registry: Registry) -> tuple[LogisticRegression, np.ndarray, np.ndarray]:
@@ -28,6 +30,7 @@ def _push_two(registry: Registry) -> tuple[LogisticRegression, np.ndarray, np.nd
     return model, x[hold], y[hold]
 
 
+@pytest.mark.slow
 def test_record_keeps_tag_and_main_and_shows_in_show_and_history(registry: Registry, registry_path: Path) -> None:
     model, xh, yh = _push_two(registry)
     gd = ["--git-dir", str(registry_path)]
@@ -92,6 +95,7 @@ def test_record_through_a_remote_registry_and_bad_data(registry: Registry, regis
     assert out == ""  # nothing recorded for the failed evaluation
 
 
+@pytest.mark.slow
 def test_diff_compares_recorded_evaluations(registry: Registry, registry_path: Path) -> None:
     _push_two(registry)
     reg = ["--registry", str(registry_path)]

@@ -17,8 +17,8 @@ from gitreg.core.sidecar import tomllib  # tomli on 3.10
 from gitreg.errors import InputError
 from gitreg.ml.evaluate import Evaluation, average_ranks, evaluate, load_data, roc_auc, roc_curve
 from gitreg.ml.predictor import Predictor
-from tests.conftest import make_onnx
 from tests.support import eval_models
+from tests.support.onnxfiles import make_onnx
 
 CLASSIFIERS = ["digits", "cancer", "cancer-tree", "iris"]
 

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 import gitreg
 from gitreg import Registry
 from gitreg.errors import ExportError, InputError
-from tests.conftest import git
+from tests.support.repo import git
 
 
 def _case(kind: str):

@@ -14,8 +14,11 @@ import torch
 import gitreg
 from gitreg import Registry
 from gitreg.errors import ExportError, InputError, ParityFailed, UnsupportedModel, UsageError
-from tests.conftest import git, run_cli
 from tests.support import models
+from tests.support.cli import run_cli
+from tests.support.repo import git
+
+pytestmark = pytest.mark.slow  # torch exports: the dynamo ONNX exporter takes seconds per model
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +131,8 @@ def _add_constant(src: Path, dst: Path, value: float) -> None:
 
 
 def test_broken_onnx_fails_parity_and_stored_parity_exits_3(mlp, registry: Registry, registry_path: Path) -> None:
-    from gitreg import api
     from gitreg.ml import export
+    from gitreg.ml.parity import run_parity
 
     x, _ = models.digits()
     out = Path("exp")
@@ -137,7 +140,7 @@ def test_broken_onnx_fails_parity_and_stored_parity_exits_3(mlp, registry: Regis
     ex = export.export(mlp, out, x[:2])
     _add_constant(out / "model.onnx", out / "broken.onnx", 1e-3)
     runners = {"eager": ex.runners["eager"], "onnxruntime": export.ort_runner(out / "broken.onnx")}
-    report = api.run_parity(runners, "eager", (x,), 1e-4, 1e-5, classifier=True)
+    report = run_parity(runners, "eager", (x,), 1e-4, 1e-5, classifier=True)
     assert not report.passed
     (bad,) = report.failures()
     assert bad.max_abs == pytest.approx(1e-3, rel=1e-2)

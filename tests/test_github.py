@@ -31,7 +31,9 @@ import yaml
 
 from gitreg.cli import cli
 from gitreg.workflow import github
-from tests.conftest import REPO_ROOT, TOOLS_DIR, git, make_onnx, run_cli
+from tests.support.cli import run_cli
+from tests.support.onnxfiles import make_onnx
+from tests.support.repo import REPO_ROOT, TOOLS_DIR, git
 
 CI_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
 GATE_ACTION = REPO_ROOT / ".github" / "actions" / "gate" / "action.yml"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from gitreg import Registry, api
-from tests.conftest import REPO_ROOT, git
+from tests.support.repo import REPO_ROOT, git
 from tests.support.servers import http_registry
 
 SHIPPED_HOOK = REPO_ROOT / "hooks" / "pre-receive"

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from gitreg import Registry
-from tests.conftest import git, make_onnx, run_cli
+from tests.support.cli import run_cli
+from tests.support.onnxfiles import make_onnx
+from tests.support.repo import git
 from tests.support.servers import HttpServer, http_registry
 
 pytestmark = pytest.mark.http

@@ -104,5 +104,5 @@ def test_local_registry_gets_objects_without_git_lfs_push(
     oid = registry.show(mv.ref).sidecar.artifacts["onnx"].sha256
     assert lfs.object_path(registry_path / "lfs", oid).read_bytes() == f.read_bytes()
     assert registry.check().ok
-    cache_objects = registry._cache().git_dir / "lfs" / "objects"
+    cache_objects = registry.backend.cache().git_dir / "lfs" / "objects"
     assert not cache_objects.exists() or not any(p.is_file() for p in cache_objects.rglob("*"))

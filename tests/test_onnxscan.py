@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from gitreg.errors import ArtifactError
 from gitreg.ml import onnxscan
 from gitreg.ml.artifacts import describe_onnx, inspect_onnx
-from tests.conftest import make_onnx
+from tests.support.onnxfiles import make_onnx
 
 FLOAT = TensorProto.FLOAT
 

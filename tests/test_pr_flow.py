@@ -24,8 +24,9 @@ import pytest
 import yaml
 
 from gitreg import Registry
-from tests.conftest import git, run_cli
+from tests.support.cli import run_cli
 from tests.support.gto import gto_executable, gto_json, require_gto
+from tests.support.repo import git
 
 GATES = """
 [gates.production]
@@ -255,6 +256,7 @@ def promote(srv: Path, *args: str, env: dict[str, str] | None = None) -> subproc
 
 
 # -- the whole flow -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_promotion_pull_request_gated_merged_applied(srv: Path, tmp_path: Path) -> None:
     reg = registry_of(srv)
     # require_pr: plain `promote` asks for a pull request; local gates first (v1.0.0 passes, no holder yet).

@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from gitreg import Registry
-from tests.conftest import REPO_ROOT, git, run_cli
+from tests.support.cli import run_cli
+from tests.support.repo import REPO_ROOT, git
 
 HOOKS = {h["id"]: h for h in yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text())}
 

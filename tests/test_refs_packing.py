@@ -8,7 +8,7 @@ import pytest
 
 from gitreg import Registry
 from gitreg.store.git import Git
-from tests.conftest import git
+from tests.support.repo import git
 
 
 def loose_tags(git_dir: Path) -> list[str]:

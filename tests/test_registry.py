@@ -12,7 +12,7 @@ import pytest
 from gitreg import Registry
 from gitreg.core import sidecar
 from gitreg.errors import ModelNotFound, RemoteError, StageNotFound, VersionExists, VersionNotFound
-from tests.conftest import git
+from tests.support.repo import git
 
 
 def sha(path: Path) -> str:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import sys
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,28 +127,6 @@ def test_missing_matplotlib_is_a_clear_error(cases, monkeypatch: pytest.MonkeyPa
     with pytest.raises(MissingDependency, match="the HTML report needs matplotlib") as e:
         report.html_report(c.ref, evaluate(c.predictor, c.x, c.y), c.sidecar)
     assert e.value.hint == "pip install 'gitreg[report]'"
-
-
-def test_write_atomic_replaces_whole_or_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "out" / "report.html"
-    report.write_atomic(target, "first ✓")
-    assert target.read_text(encoding="utf-8") == "first ✓"
-    report.write_atomic(target, "second")
-    assert target.read_text() == "second" and sorted(os.listdir(target.parent)) == ["report.html"]
-    old = os.umask(0o022)
-    try:
-        report.write_atomic(target, "shared")
-    finally:
-        os.umask(old)
-    assert target.stat().st_mode & 0o777 == 0o644  # readable by others, as open() would make it
-
-    def boom(src: str, dst: str) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(report.os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
-        report.write_atomic(target, "third")
-    assert target.read_text() == "shared" and sorted(os.listdir(target.parent)) == ["report.html"]
 
 
 # -- model card --------------------------------------------------------------------------------------

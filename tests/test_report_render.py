@@ -32,8 +32,10 @@ import pytest
 
 import gitreg
 from gitreg import Registry
-from tests.conftest import run_cli
 from tests.support import eval_models
+from tests.support.cli import run_cli
+
+pytestmark = pytest.mark.slow  # starts chromium
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 INSTALL = "apt-get install chromium (make setup does it)"

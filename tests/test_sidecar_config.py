@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitreg.core import sidecar
+from gitreg.core import settings, sidecar
 from gitreg.core.sidecar import Artifact, Sidecar
 from gitreg.errors import MetadataError, SidecarError
 from gitreg.ml import metadata
-from gitreg.store import config
+from gitreg.store import location
 
 SHA = "a" * 64
 
@@ -136,15 +136,15 @@ def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     (proj / "sub").mkdir(parents=True)
     (proj / "pyproject.toml").write_text('[tool.gitreg]\nregistry = "regs/team.git"\n')
     monkeypatch.chdir(proj / "sub")
-    loc = config.resolve()
+    loc = location.resolve()
     assert loc.source == "pyproject" and loc.path == (proj / "regs" / "team.git").resolve()
     monkeypatch.setenv("GITREG_REGISTRY", str(tmp_path / "env.git"))
-    assert config.resolve().source == "env"
-    assert config.resolve("https://host/org/reg.git").url == "https://host/org/reg.git"
-    assert config.resolve("https://host/org/reg.git").path is None
+    assert location.resolve().source == "env"
+    assert location.resolve("https://host/org/reg.git").url == "https://host/org/reg.git"
+    assert location.resolve("https://host/org/reg.git").path is None
     monkeypatch.delenv("GITREG_REGISTRY")
     (proj / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    loc = config.resolve()
+    loc = location.resolve()
     assert loc.is_default and loc.path == Path(monkeypatch_env("XDG_DATA_HOME")) / "gitreg" / "registry.git"
 
 
@@ -155,12 +155,12 @@ def monkeypatch_env(key: str) -> str:
 
 
 def test_file_urls_and_scp_urls() -> None:
-    loc = config.location_from("file:///tmp/x/reg.git", "option")
+    loc = location.location_from("file:///tmp/x/reg.git", "option")
     assert loc.path == Path("/tmp/x/reg.git") and loc.url == "file:///tmp/x/reg.git"
-    assert config.location_from("git@github.com:org/reg.git", "option").path is None
+    assert location.location_from("git@github.com:org/reg.git", "option").path is None
 
 
 def test_registry_config_defaults_and_parse() -> None:
-    cfg = config.RegistryConfig.parse(config.GITREG_TOML)
+    cfg = settings.RegistryConfig.parse(settings.GITREG_TOML)
     assert cfg.stages == ("staging", "production") and cfg.rtol == 1e-4 and cfg.atol == 1e-5
-    assert config.RegistryConfig.parse(None).stages == ("staging", "production")
+    assert settings.RegistryConfig.parse(None).stages == ("staging", "production")

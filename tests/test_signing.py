@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from gitreg import Registry, api
 from gitreg.cli import cli
 from gitreg.errors import SigningError
-from tests.conftest import git, run_cli
+from tests.support.cli import run_cli
+from tests.support.repo import git
 
 
 def invoke(*args: str):
@@ -262,6 +263,7 @@ def test_sidecar_disagreeing_with_its_pointer_fails(
     assert line.startswith("error: m@v2.0.0: model.onnx LFS pointer does not match the sidecar: pointer "), line
 
 
+@pytest.mark.slow
 def test_missing_or_unusable_key_fails_before_anything_is_pushed(
     registry: Registry, registry_path: Path, onnx_file, isolated_env, tmp_path: Path
 ) -> None:
@@ -318,7 +320,7 @@ def test_gto_reads_signed_tags(registry: Registry, registry_path: Path, onnx_fil
 
 @pytest.mark.http
 def test_remote_registry_verifies_offline_after_pull(tmp_path: Path, alice, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.conftest import make_onnx
+    from tests.support.onnxfiles import make_onnx
     from tests.support.servers import http_registry
 
     with http_registry(tmp_path / "srv") as server:

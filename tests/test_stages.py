@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from gitreg import Registry, api
-from gitreg.errors import GitregError, UsageError
+from gitreg.errors import GitregError, StageError, StageRace, UsageError
 from gitreg.registry import promotion
-from tests.conftest import git, run_cli
+from tests.support.cli import invoke
 from tests.support.gto import gto_json, require_gto
+from tests.support.repo import configure, git
 
 CONFIG = """
 [gates.production]
@@ -22,22 +23,9 @@ rules = ["metrics.acc >= 0.85", "metrics.acc >= current.metrics.acc - 0.01"]
 """
 
 
-def configure(registry_path: Path, tmp_path: Path, extra: str = CONFIG, stages: str | None = None) -> None:
-    """Edit the registry's gitreg.toml (and stages.toml) the way a person would: clone, commit, push."""
-    wt = tmp_path / f"edit{len(list(tmp_path.glob('edit*')))}"
-    git("clone", "-q", str(registry_path), str(wt))
-    if extra:
-        cfg = wt / "gitreg.toml"
-        cfg.write_text(cfg.read_text() + extra)
-    if stages is not None:
-        (wt / "stages.toml").write_text(stages)
-    git("-C", str(wt), "commit", "-qam", "configure")
-    git("-C", str(wt), "push", "-q", "origin", "main")
-
-
 @pytest.fixture
 def three(registry: Registry, registry_path: Path, tmp_path: Path, onnx_file) -> Registry:
-    configure(registry_path, tmp_path)
+    configure(registry_path, tmp_path, CONFIG)
     for version, acc in (("1.0.0", 0.90), ("1.1.0", 0.96), ("1.2.0", 0.80)):
         registry.push_files([onnx_file()], "m", version=version, metrics={"acc": acc})
     return registry
@@ -65,12 +53,12 @@ def test_gates_promotion_rollback_demotion(three: Registry, registry_path: Path)
 
     # A worse model fails, exit 3, nothing written.
     before = tags(registry_path)
-    p = run_cli("promote", "m@v1.2.0", "--to", "production", "--registry", str(registry_path))
-    assert p.returncode == 3, p.stderr
+    p = invoke("promote", "m@v1.2.0", "--to", "production", "--registry", str(registry_path))
+    assert p.exit_code == 3, p.stderr
     assert p.stderr.startswith("error: m@v1.2.0 failed the production gate: metrics.acc >= 0.85")
     assert tags(registry_path) == before and 'production = "v1.1.0"' in stages_toml(registry_path)
-    p = run_cli("gate", "m@v1.2.0", "--stage", "production", "--registry", str(registry_path), "--json")
-    assert p.returncode == 3
+    p = invoke("gate", "m@v1.2.0", "--stage", "production", "--registry", str(registry_path), "--json")
+    assert p.exit_code == 3
     body = json.loads(p.stdout)
     assert body["passed"] is False and body["current"] == "v1.1.0"
 
@@ -101,7 +89,7 @@ def test_rollback_to_a_worse_version_is_gated_and_demote_empties_the_stage(three
     assert ev.event == "unassignment"
     assert "production" not in {s.name: s for s in three.list()}["m"].stages
     assert "production" not in stages_toml(registry_path)
-    with pytest.raises(promotion.StageError, match="no version of m holds production"):
+    with pytest.raises(StageError, match="no version of m holds production"):
         api.demote("m", "production", registry=three)
     history = [(e.event, e.version, e.stage) for e in three.history("m") if e.stage]
     assert history[:4] == [
@@ -120,14 +108,14 @@ def test_rollback_to_a_worse_version_is_gated_and_demote_empties_the_stage(three
 
 def test_bad_stage_requests(three: Registry, registry_path: Path, tmp_path: Path) -> None:
     with pytest.raises(
-        promotion.StageError, match="unknown stage 'prod': this registry's stages are staging, production"
+        StageError, match="unknown stage 'prod': this registry's stages are staging, production"
     ):
         api.promote("m@v1.0.0", "prod", registry=three)
     three.deprecate("m@v1.0.0")
-    with pytest.raises(promotion.StageError, match=r"m@v1\.0\.0 is deregistered"):
+    with pytest.raises(StageError, match=r"m@v1\.0\.0 is deregistered"):
         api.promote("m@v1.0.0", "staging", registry=three)
     api.promote("m@v1.1.0", "staging", registry=three)
-    with pytest.raises(promotion.StageError, match="already holds staging"):
+    with pytest.raises(StageError, match="already holds staging"):
         api.promote("m@v1.1.0", "staging", registry=three)
     text = git("--git-dir", str(registry_path), "show", "main:gitreg.toml").replace(
         "require_pr = false", "require_pr = true"
@@ -137,11 +125,11 @@ def test_bad_stage_requests(three: Registry, registry_path: Path, tmp_path: Path
     (wt / "gitreg.toml").write_text(text)
     git("-C", str(wt), "commit", "-qam", "production needs a PR")
     git("-C", str(wt), "push", "-q", "origin", "main")
-    p = run_cli("promote", "m@v1.1.0", "--to", "production", "--direct", "--registry", str(registry_path))
-    assert p.returncode == 1 and "production requires a reviewed pull request" in p.stderr
+    p = invoke("promote", "m@v1.1.0", "--to", "production", "--direct", "--registry", str(registry_path))
+    assert p.exit_code == 1 and "production requires a reviewed pull request" in p.stderr
     assert "--pr" in p.stderr
     three.deprecate("m")
-    with pytest.raises(promotion.StageError, match="deprecated"):
+    with pytest.raises(StageError, match="deprecated"):
         api.promote("m@v1.2.0", "staging", registry=three)
 
 
@@ -152,11 +140,11 @@ def test_apply_reconciles_stages_toml_idempotently(three: Registry, registry_pat
     assert sorted((e.stage, e.version) for e in events) == [("production", "1.1.0"), ("staging", "1.2.0")]
     assert three.show("m#production").version == "1.1.0" and three.show("m#staging").version == "1.2.0"
     before = tags(registry_path)
-    p = run_cli("apply", "--registry", str(registry_path))
-    assert p.returncode == 0 and p.stdout.strip() == "stage tags already match stages.toml"
+    p = invoke("apply", "--registry", str(registry_path))
+    assert p.exit_code == 0 and p.stdout.strip() == "stage tags already match stages.toml"
     assert tags(registry_path) == before
     configure(registry_path, tmp_path, "", stages='[m]\nstaging = "v9.9.9"\n')
-    with pytest.raises(promotion.StageError, match="not registered"):
+    with pytest.raises(StageError, match="not registered"):
         api.apply(registry=three)
 
 
@@ -166,7 +154,7 @@ def test_racing_promotions_one_wins_the_other_retries(three: Registry, registry_
     b = api.gate("m@v1.1.0", "production", registry=three)
     assert a.current is None and b.current is None
     promotion.assign(three, "m@v1.0.0", "production", expect_current=None)
-    with pytest.raises(promotion.StageRace, match="changed while this promotion ran"):
+    with pytest.raises(StageRace, match="changed while this promotion ran"):
         promotion.assign(three, "m@v1.1.0", "production", expect_current=None)
     # Real processes at once: counters never collide, every tag is distinct.
     procs = [
@@ -191,14 +179,14 @@ def test_racing_promotions_one_wins_the_other_retries(three: Registry, registry_
 
 def test_diff_reports_metrics_signature_and_artifacts(three: Registry, registry_path: Path, onnx_file) -> None:
     three.push_files([onnx_file(n_in=5)], "m", version="2.0.0", metrics={"acc": 0.97}, params={"lr": 0.1})
-    p = run_cli("diff", "m@v1.1.0", "m@v2.0.0", "--registry", str(registry_path), "--json")
-    assert p.returncode == 0, p.stderr
+    p = invoke("diff", "m@v1.1.0", "m@v2.0.0", "--registry", str(registry_path), "--json")
+    assert p.exit_code == 0, p.stderr
     d = json.loads(p.stdout)
     assert d["metrics"]["acc"]["delta"] == pytest.approx(0.01)
     assert d["signature"]["breaking"] is True and "x" in d["signature"]["inputs_changed"]
     assert d["params"] == {"lr": {"a": None, "b": 0.1}}
     assert d["artifacts"]["onnx"]["same"] is False
-    p = run_cli("diff", "m@v1.1.0", "m@v2.0.0", "--registry", str(registry_path))
+    p = invoke("diff", "m@v1.1.0", "m@v2.0.0", "--registry", str(registry_path))
     assert "signature: BREAKING (inputs x changed)" in p.stdout
     assert np.isclose(float(p.stdout.split("(+")[1].split(")")[0]), 0.01)
 
@@ -206,8 +194,8 @@ def test_diff_reports_metrics_signature_and_artifacts(three: Registry, registry_
 def test_bad_rules_are_clear_errors(registry: Registry, registry_path: Path, tmp_path: Path, onnx_file) -> None:
     registry.push_files([onnx_file()], "m", metrics={"acc": 0.9})
     configure(registry_path, tmp_path, '\n[gates.staging]\nrules = ["metrics.acc >= "]\n')
-    p = run_cli("promote", "m", "--to", "staging", "--registry", str(registry_path))
-    assert p.returncode == 1 and "Traceback" not in p.stderr
+    p = invoke("promote", "m", "--to", "staging", "--registry", str(registry_path))
+    assert p.exit_code == 1 and "Traceback" not in p.stderr
     lines = p.stderr.splitlines()
     assert lines[0].startswith("error: gate rule syntax error")
     caret = next(ln for ln in lines if ln.strip() == "^")

@@ -1,5 +1,10 @@
-"""The command line: click commands that parse, call the library and render."""
+"""The command line: click commands that parse options, call the library and render what it returns.
 
-from gitreg.cli.main import cli, main
+``app`` holds the group, the error wrapper and the shared options; ``output`` all the printing;
+the ``commands_*`` modules the commands, grouped by area. Importing this package registers them.
+"""
+
+from gitreg.cli import commands_eval, commands_misc, commands_stages, commands_versions  # noqa: F401  (registers)
+from gitreg.cli.app import cli, main
 
 __all__ = ["cli", "main"]

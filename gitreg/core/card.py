@@ -128,7 +128,8 @@ def _md_metrics(metrics: Mapping[str, Any], measured: Mapping[str, Any], evaluat
 def _md_parity(parity: Mapping[str, Any]) -> list[str]:
     if not parity:
         return []
-    verdict = {True: "passed", False: "failed"}.get(parity.get("passed"), "not judged")
+    passed = parity.get("passed")
+    verdict = "passed" if passed is True else "failed" if passed is False else "not judged"
     out = ["## Parity", "", f"{verdict} (rtol={number(parity.get('rtol'))}, atol={number(parity.get('atol'))})", ""]
     rows = [
         [
@@ -270,8 +271,13 @@ def number(v: Any, signed: bool = False) -> str:
     return str(v)
 
 
+def data_name(d: Mapping[str, Any]) -> str:
+    """How a ``[lineage] data`` entry is named: its ``path`` when it has one, else the file ``name``."""
+    return str(d.get("path") or d.get("name") or "?")
+
+
 def data_row(d: Mapping[str, Any]) -> list[Any]:
-    return [d.get("path") or d.get("name") or "?", d.get("sha256", ""), d.get("size"), d.get("rows")]
+    return [data_name(d), d.get("sha256", ""), d.get("size"), d.get("rows")]
 
 
 def parity_pairs(parity: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gitreg.core.card import RUN_FIELDS
+from gitreg.core.card import RUN_FIELDS, data_name
 
 
 def _delta(a: Any, b: Any) -> float | None:
@@ -68,8 +68,9 @@ def diff(ref_a: str, a: Mapping[str, Any], ref_b: str, b: Mapping[str, Any]) -> 
             "size": {"a": x.get("size"), "b": y.get("size"), "delta": _delta(x.get("size"), y.get("size"))},
         }
     la, lb = a.get("lineage", {}), b.get("lineage", {})
-    data_a = {d.get("path"): d.get("sha256") for d in la.get("data", []) if isinstance(d, Mapping)}
-    data_b = {d.get("path"): d.get("sha256") for d in lb.get("data", []) if isinstance(d, Mapping)}
+    # By data_name: fingerprints carry ``name``, and keying by a missing ``path`` folded every file into one row.
+    data_a = {data_name(d): d.get("sha256") for d in la.get("data", []) if isinstance(d, Mapping)}
+    data_b = {data_name(d): d.get("sha256") for d in lb.get("data", []) if isinstance(d, Mapping)}
     lineage = {
         "code": _changes(la.get("code", {}) or {}, lb.get("code", {}) or {}),
         "data": _changes(data_a, data_b),

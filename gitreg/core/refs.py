@@ -2,7 +2,7 @@
 
 gitreg writes only names matching ``NAME`` (a subset of GTO's rule: lower case, no ``.``/``/``),
 but reads every tag GTO itself accepts, so a registry written by ``gto register`` reads here too.
-Tags (see DESIGN §4)::
+Tags::
 
     digits@v1.3.0          register          digits@v1.3.0!        deregister
     digits#prod#4          assign stage      digits#prod!#5        unassign stage
@@ -38,7 +38,8 @@ COUNTER = r"(?:#(?P<counter>\d+))?"
 
 _NAME_RE = re.compile(rf"^{NAME}$")
 _VERSION_RE = re.compile(rf"^v?{SEMVER}$")
-_TAG_RE = re.compile(
+# Every registry tag GTO accepts; groups: name, version, vcancel, stage, scancel, deprecated, counter.
+TAG_RE = re.compile(
     rf"^(?P<name>{GTO_NAME})"
     rf"(?:@v(?P<version>{_SEMVER_NOGROUPS})(?P<vcancel>!?)"
     rf"|#(?P<stage>{GTO_NAME})(?P<scancel>!?)"
@@ -156,7 +157,7 @@ class TagEvent:
 
 def parse_tag(tag: str) -> TagEvent | None:
     """Parse a tag name (without ``refs/tags/``); None when it is not a registry tag."""
-    m = _TAG_RE.match(tag)
+    m = TAG_RE.match(tag)
     if not m or "//" in tag:
         return None
     counter = int(m["counter"]) if m["counter"] is not None else None

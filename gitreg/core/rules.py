@@ -28,13 +28,16 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from gitreg.errors import RuleError
 
 __all__ = [
+    "COMPARE_OPS",
+    "CURRENT",
+    "OPS",
+    "ORDER_OPS",
     "ROOTS",
     "SKIP_NOTE",
     "Arith",
@@ -63,9 +66,10 @@ _EXAMPLES = {
     "params": "params.lr",
 }
 COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
-_ORDER_OPS = frozenset(("<", "<=", ">", ">="))
+ORDER_OPS = frozenset(("<", "<=", ">", ">="))  # numbers only; == and != also take booleans and strings
 _KEYWORDS = frozenset(("and", "or", "not", "true", "false"))
-_OPS = {
+# What each operator computes: the parser checks operand kinds, :mod:`gitreg.core.verdict` applies these.
+OPS = {
     **{"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv},
     **{"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne},
 }
@@ -302,7 +306,7 @@ class _Parser:
             raise self.error(0, "a rule must be a condition (true/false), e.g. eval.accuracy >= 0.95", kind="error")
         return e
 
-    def _bool_chain(self, op: str, sub: Any) -> Expr:
+    def _bool_chain(self, op: str, sub: Callable[[], Expr]) -> Expr:
         start = self.peek().pos
         left = sub()
         while self.peek().kind == "kw" and self.peek().text == op:
@@ -339,7 +343,7 @@ class _Parser:
         self.take()
         rstart = self.peek().pos
         right = self.sum_()
-        if t.text in _ORDER_OPS:
+        if t.text in ORDER_OPS:
             self.need(left, start, "num", f"'{t.text}'")
             self.need(right, rstart, "num", f"'{t.text}'")
         elif {_kind(left), _kind(right)} == {"bool", "num"}:
@@ -349,7 +353,7 @@ class _Parser:
             raise self.error(nxt.pos, "comparisons cannot be chained; join them with 'and'")
         return Compare(t.text, left, right)
 
-    def _arith_chain(self, ops: tuple[str, ...], sub: Any) -> Expr:
+    def _arith_chain(self, ops: tuple[str, ...], sub: Callable[[], Expr]) -> Expr:
         start = self.peek().pos
         left = sub()
         while self.peek().kind == "op" and self.peek().text in ops:
@@ -447,12 +451,3 @@ def names(rule: Rule | str) -> tuple[str, ...]:
     """The dotted names a rule reads, in order of first use: tells the caller which data it must load."""
     r = parse(rule) if isinstance(rule, str) else rule
     return tuple(dict.fromkeys(e.path for e in _walk(r.expr) if isinstance(e, Name)))
-
-
-def __getattr__(name: str) -> Any:
-    """``gates.GateResult``, ``gates.evaluate``, … still resolve: they moved to :mod:`gitreg.core.verdict`."""
-    if name in ("GateResult", "Outcome", "evaluate", "evaluate_all"):
-        from gitreg.core import verdict
-
-        return getattr(verdict, name)
-    raise AttributeError(f"module 'gitreg.core.rules' has no attribute {name!r}")

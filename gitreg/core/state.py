@@ -16,7 +16,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from gitreg.core.refs import _TAG_RE, Kind, Version
+from gitreg.core.refs import TAG_RE, Kind, Version
 
 # GTO's event priorities, used to order events that share a timestamp.
 _PRIORITY = {
@@ -126,7 +126,7 @@ _TAG_GROUPS = ("name", "version", "vcancel", "stage", "scancel", "counter")
 
 def _parse_tag(tag: str) -> tuple[Kind, str, str | None, str | None, int | None] | None:
     """``refs.parse_tag`` (same regex, same answers) as a plain tuple: fold parses every tag per read."""
-    m = _TAG_RE.match(tag)
+    m = TAG_RE.match(tag)
     if m is None or "//" in tag:
         return None
     name, version, vcancel, stage, scancel, counter = m.group(*_TAG_GROUPS)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitreg.core.rules import (
-    _OPS,
-    _ORDER_OPS,
     CURRENT,
+    OPS,
+    ORDER_OPS,
     SKIP_NOTE,
     Arith,
     Bool,
@@ -192,14 +192,14 @@ class _Evaluator:
     def arith(self, e: Arith) -> Any:
         a, b = self.number(e.left, e), self.number(e.right, e)
         try:
-            return _OPS[e.op](a, b)
+            return OPS[e.op](a, b)
         except ZeroDivisionError:
             raise _Problem(f"division by zero in {format(e)}") from None
         except OverflowError:
             raise _Problem(f"number too large in {format(e)}") from None
 
     def compare(self, e: Compare, a: Any, b: Any) -> bool:
-        if e.op in _ORDER_OPS:
+        if e.op in ORDER_OPS:
             for side, v in ((e.left, a), (e.right, b)):
                 if not _is_number(v):
                     raise _Problem(f"cannot compare {format(e)}: {format(side)} is {_describe(v)}, not a number")
@@ -213,7 +213,7 @@ class _Evaluator:
             if ta not in ("boolean", "number", "string"):
                 raise _Problem(f"cannot compare {format(e)}: {format(e.left)} is {_describe(a)}")
         try:
-            return bool(_OPS[e.op](a, b))
+            return bool(OPS[e.op](a, b))
         except OverflowError:  # a huge int against a float
             raise _Problem(f"number too large in {format(e)}") from None
 

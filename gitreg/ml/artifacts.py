@@ -3,7 +3,10 @@
 gitreg stores two kinds of artifact per version: ONNX (``model.onnx``) and TorchScript
 (``model.pt``). ONNX files are validated with ``onnx.checker`` and their signature, opset and IR
 version read from a skeleton of the file without its weights (:mod:`gitreg.ml.onnxscan`: a 500 MB
-model is never held in memory); TorchScript archives are recognised by their ``code/``
+model is never held in memory). Neither step runs ``import onnx`` (~0.9 s, mostly ml_dtypes and
+numpy, which a push does not use): :mod:`gitreg.ml.onnxcore` loads just onnx's C++ checker and its
+generated ``ModelProto`` class, the same code ``onnx.checker.check_model`` and
+``onnx.ModelProto.FromString`` run. TorchScript archives are recognised by their ``code/``
 entries without importing torch (torch costs ~2.5 s to import; a TorchScript file is code, and
 gitreg never runs it at push time).
 """
@@ -80,24 +83,27 @@ def _check_readable(f: Path) -> None:
 
 
 def inspect_onnx(path: Path) -> dict[str, Any]:
-    """Validate an ONNX file and read its signature from its skeleton; the weights are never read."""
-    import onnx  # lazy: ~0.3 s, and only write paths need it
-    from onnx import TensorProto
+    """Validate an ONNX file and read its signature from its skeleton; the weights are never read.
 
-    from gitreg.ml import onnxscan
+    The checks are ``onnx.ModelProto.FromString`` and ``onnx.checker.check_model`` on the skeleton
+    (a few KB, whatever the model's size), then the payload-size rules the skeleton's placeholders
+    hid from the checker; ``import onnx`` is not needed for any of it (:mod:`gitreg.ml.onnxcore`).
+    """
+    from gitreg.ml import onnxcore, onnxscan
 
+    model_proto = onnxcore.model_class()  # outside the try: a broken onnx install is not a bad file
     try:
         skeleton = onnxscan.scan(path)
-        model = onnx.ModelProto.FromString(skeleton.model)
+        model = model_proto.FromString(skeleton.model)
     except Exception as e:  # protobuf raises DecodeError and friends
         raise ArtifactError(f"{path} is not a valid ONNX model: {type(e).__name__}: {e}") from None
-    if any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer):
+    if any(t.data_location == onnxcore.EXTERNAL for t in model.graph.initializer):
         raise ArtifactError(
             f"{path} keeps its weights in an external data file: re-export with external_data=False "
             "(or onnx.save_model(..., save_as_external_data=False)) so one file holds the model"
         )
     try:
-        onnx.checker.check_model(skeleton.model)  # a few KB, whatever the model's size
+        onnxcore.check_model(skeleton.model)
         skeleton.check_sizes()  # what the skeleton's placeholders hid from the checker
     except Exception as e:
         raise ArtifactError(f"{path} is not a valid ONNX model: {str(e).splitlines()[0]}") from None
@@ -106,7 +112,7 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
 
 def describe_onnx(model: Any) -> dict[str, Any]:
     """Opset, IR version, producer and signature (graph inputs that are not initializers) of a ModelProto."""
-    from onnx import helper
+    from gitreg.ml.onnxcore import dtype_name
 
     inits = {i.name for i in model.graph.initializer}
 
@@ -114,10 +120,7 @@ def describe_onnx(model: Any) -> dict[str, Any]:
         if v.type.WhichOneof("value") != "tensor_type":
             return {"name": v.name, "dtype": v.type.WhichOneof("value") or "unknown", "shape": []}
         tt = v.type.tensor_type
-        try:
-            dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type).name
-        except Exception:
-            dtype = str(tt.elem_type)
+        dtype = dtype_name(tt.elem_type)  # numpy's name, as onnx.helper.tensor_dtype_to_np_dtype gives it
         shape: list[Any] = []
         for i, d in enumerate(tt.shape.dim):
             if d.HasField("dim_value"):

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from gitreg.errors import InputError, UsageError
+from gitreg.ml.arrays import as_array, is_numeric
 from gitreg.ml.predictor import read_array_file, softmax
 
 BATCH = 65536  # rows per onnxruntime call: vectorised, with bounded memory for the outputs of one call
@@ -89,7 +90,7 @@ def evaluate(predictor: Any, x: Any, y: Any, batch: int = BATCH) -> Evaluation:
     Raises InputError for empty data, mismatched lengths, labels the model does not know, or
     input that does not fit the signature (the Predictor's own checks).
     """
-    xa, ya = _rows(x, "X"), _rows(y, "y")
+    xa, ya = as_array(x, "X"), as_array(y, "y")
     if xa.ndim == 0 or ya.ndim == 0 or len(xa) == 0 or len(ya) == 0:
         raise InputError("empty data: X and y need at least one row")
     if len(xa) != len(ya):
@@ -105,17 +106,6 @@ def evaluate(predictor: Any, x: Any, y: Any, batch: int = BATCH) -> Evaluation:
     if task == "regression":
         return _regression(outs, ya, seconds)
     raise UsageError(f"cannot evaluate a model whose task is {task!r}: use classification or regression")
-
-
-def _rows(v: Any, what: str) -> np.ndarray:
-    if hasattr(v, "to_numpy"):  # pandas, without importing it
-        v = v.to_numpy()
-    if hasattr(v, "detach") and hasattr(v, "numpy"):  # torch
-        v = v.detach().cpu().numpy()
-    try:
-        return np.asarray(v)
-    except Exception as e:
-        raise InputError(f"{what} is not an array: {e}") from None
 
 
 def _run(predictor: Any, x: np.ndarray, batch: int) -> dict[str, np.ndarray]:
@@ -327,7 +317,7 @@ def _roc(
 
 # -- regression --------------------------------------------------------------------------------------
 def _regression(outs: Mapping[str, np.ndarray], y: np.ndarray, seconds: float) -> Evaluation:
-    if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
+    if not is_numeric(y.dtype):
         raise InputError(f"y has dtype {y.dtype}; a regressor is scored against numbers")
     pred = next(iter(outs.values())).astype(np.float64)
     yt = y.astype(np.float64)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from gitreg.errors import ExportError, InputError, MissingDependency, UnsupportedModel
+from gitreg.ml.arrays import numeric_array
 
 Runner = Callable[..., np.ndarray]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -128,13 +129,7 @@ def _torch_inputs(model: Any, example_inputs: Any) -> tuple[Any, ...]:
         if isinstance(x, torch.Tensor):
             t = x.detach().cpu()
         else:
-            try:
-                arr = np.asarray(x)
-            except Exception as e:
-                raise InputError(f"example_inputs[{i}] is not an array: {e}") from None
-            if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-                raise InputError(f"example_inputs[{i}] has dtype {arr.dtype}; give numbers")
-            t = torch.from_numpy(np.ascontiguousarray(arr))
+            t = torch.from_numpy(np.ascontiguousarray(numeric_array(x, f"example_inputs[{i}]")))
         if t.is_floating_point() and t.dtype != float_dtype:
             t = t.to(float_dtype)
         if t.ndim == 0:
@@ -163,7 +158,7 @@ def exporter_message(e: BaseException) -> str:
     return _first_line(e)
 
 
-def _to_numpy(out: Any) -> np.ndarray:
+def to_numpy(out: Any) -> np.ndarray:
     """A model output (tensor, or a tuple/list/dict of them) as one (n, k) array for comparison."""
     torch = _import_torch()
     if isinstance(out, torch.Tensor):
@@ -171,7 +166,7 @@ def _to_numpy(out: Any) -> np.ndarray:
     if isinstance(out, dict):
         out = list(out.values())
     if isinstance(out, (tuple, list)):
-        parts = [_to_numpy(o) for o in out]
+        parts = [to_numpy(o) for o in out]
         n = parts[0].shape[0]
         return np.concatenate([p.reshape(n, -1) for p in parts], axis=1)
     raise ExportError(f"the model returned {type(out).__name__}; gitreg exports models that return tensors")
@@ -197,7 +192,7 @@ def export_torch(
         except Exception as e:
             shapes = ", ".join(f"{tuple(t.shape)} {str(t.dtype).removeprefix('torch.')}" for t in inputs)
             raise InputError(f"example_inputs ({shapes}) do not fit the model: {_first_line(e)}") from None
-        first = _to_numpy(sample)
+        first = to_numpy(sample)
     n_out = len(sample) if isinstance(sample, (tuple, list)) else 1
     in_names = list(input_names or (["input"] if len(inputs) == 1 else [f"input_{i}" for i in range(len(inputs))]))
     out_names = list(output_names or (["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]))
@@ -238,11 +233,11 @@ def export_torch(
 
     def eager(*xs: np.ndarray) -> np.ndarray:
         with eval_mode(model):
-            return _to_numpy(model(*(torch.from_numpy(x) for x in xs)))
+            return to_numpy(model(*(torch.from_numpy(x) for x in xs)))
 
     def torchscript(*xs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return _to_numpy(ts_loaded(*(torch.from_numpy(x) for x in xs)))
+            return to_numpy(ts_loaded(*(torch.from_numpy(x) for x in xs)))
 
     if task is None:
         task = "classification" if class_names is not None or (first.ndim == 2 and first.shape[1] > 1) else "regression"
@@ -283,9 +278,9 @@ def export_sklearn(
     raw = as_tuple(example_inputs)
     if len(raw) != 1:
         raise InputError("a scikit-learn model needs example_inputs (or eval_data): one 2-D array of samples")
-    x = np.asarray(raw[0])
-    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
-        raise InputError(f"scikit-learn example_inputs must be a 2-D numeric array, got {x.dtype} {x.shape}")
+    x = numeric_array(raw[0], "example_inputs", need="a scikit-learn model takes a 2-D numeric array")
+    if x.ndim != 2:
+        raise InputError(f"scikit-learn example_inputs must be a 2-D numeric array, got shape {x.shape}")
     x = x.astype(np.float32)
     n_features = getattr(model, "n_features_in_", x.shape[1])
     if x.shape[1] != n_features:

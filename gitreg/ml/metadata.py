@@ -6,7 +6,9 @@ fingerprinted) are plain functions with plain tests.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import platform
 import sys
 import zipfile
@@ -16,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from gitreg.errors import MetadataError
-from gitreg.store.lfs import sha256_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -114,13 +115,25 @@ def _npz_rows(path: Path) -> int | None:
         return None
 
 
-def data_fingerprint(path: str | Path) -> dict[str, Any]:
+def _sha256(path: Path) -> tuple[str, int]:
+    # Not gitreg.store.lfs.sha256_file: this layer stays off the store (it knows no git), and a data
+    # file's fingerprint is not an LFS oid, even though both are sha256 over the bytes.
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def data_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """sha256, size and (for .npz/.npy/.csv) row count of a training or evaluation data file."""
     p = Path(path)
     if not p.is_file():
         raise MetadataError(f"data file not found: {path}")
     try:
-        sha, size = sha256_file(p)
+        sha, size = _sha256(p)
     except OSError as e:
         raise MetadataError(f"cannot read data file {path}: {e.strerror or e}") from None
     rows: int | None = None
@@ -146,8 +159,6 @@ def environment() -> dict[str, Any]:
 def _platform() -> str:
     """Like ``platform.platform()`` ("Linux-6.1.0-x86_64-with-glibc2.36") without its cost: that
     scans the Python binary for the libc version and runs ``uname -p``, ~10 ms of every push."""
-    import os
-
     u = os.uname()
     libc = ""
     try:

@@ -9,7 +9,9 @@ and copies every field verbatim into a *skeleton* model except tensor payloads (
 tensor's ``dims``). The skeleton is a few KB: onnx parses it, so malformed structure still fails as
 protobuf's ``DecodeError``, and ``onnx.checker`` checks it. The one thing the placeholders hide
 from the checker, a payload's size against the tensor's dims, is checked here afterwards, with the
-checker's rules and words (onnx/checker.cc ``check_tensor``).
+checker's rules and words (onnx/checker.cc ``check_tensor``). Parsing and checking the skeleton
+need only onnx's generated ``ModelProto`` and its C++ checker, not ``import onnx``
+(:mod:`gitreg.ml.onnxcore`); this module itself needs only protobuf's ``DecodeError``.
 
 Only fields that can hold tensors are walked (graphs, nodes, attributes, functions, training
 info) and only when they are larger than ``DESCEND``; everything else is copied as read.

@@ -2,7 +2,7 @@
 
 An element passes when ``|a - b| <= atol + rtol * |b|`` (numpy's ``allclose`` rule, ``b`` the
 reference). Relative error alone is never the judge: correct float32 exports reach 1e-3..1e-2
-relative error on logits near zero (../shared/research/export.md §3), so it is recorded, not used.
+relative error on logits near zero (a tiny denominator), so it is recorded, not used.
 For classifiers the argmax agreement is recorded beside it; labels flipping while every element
 is within tolerance cannot happen, but a user reading the sidecar wants the figure.
 """
@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from gitreg.errors import InputError
+from gitreg.ml.arrays import is_numeric
 
 DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-5
@@ -106,25 +109,25 @@ def compare(
     a = np.asarray(actual)
     b = np.asarray(expected)
     n = int(b.shape[0]) if b.ndim else 1
-    fail = dict(actual=actual_name, expected=expected_name, samples=n, max_abs=float("inf"), max_rel=float("inf"))
+
+    def whole(problem: str | None) -> Pair:
+        """A verdict on the outputs as a whole (no element to point at): errors 0 when it passed, else inf."""
+        err = 0.0 if problem is None else float("inf")
+        return Pair(actual_name, expected_name, n, err, err, passed=problem is None, problem=problem)
+
     if a.shape != b.shape:
         if a.size == b.size and a.squeeze().shape == b.squeeze().shape:  # (n, 1) against (n,)
             a = a.reshape(b.shape)
         else:
-            return Pair(**fail, passed=False, problem=f"output shape {a.shape} differs from {b.shape}")
-    if not (np.issubdtype(a.dtype, np.number) and np.issubdtype(b.dtype, np.number)):
-        same = bool(np.array_equal(a, b))
-        return Pair(
-            **{**fail, "max_abs": 0.0 if same else float("inf"), "max_rel": 0.0 if same else float("inf")},
-            passed=same,
-            problem=None if same else "non-numeric outputs differ",
-        )
+            return whole(f"output shape {a.shape} differs from {b.shape}")
+    if not (is_numeric(a.dtype) and is_numeric(b.dtype)):
+        return whole(None if np.array_equal(a, b) else "non-numeric outputs differ")
     a64 = a.astype(np.float64)
     b64 = b.astype(np.float64)
     if not (np.isfinite(a64).all() and np.isfinite(b64).all()):
         nan_same = bool(np.array_equal(a64, b64, equal_nan=True))
         if not nan_same:
-            return Pair(**fail, passed=False, problem="non-finite values (nan/inf) differ")
+            return whole("non-finite values (nan/inf) differ")
         a64, b64 = np.nan_to_num(a64), np.nan_to_num(b64)
     diff = np.abs(a64 - b64)
     excess = diff - (atol + rtol * np.abs(b64))
@@ -168,3 +171,36 @@ def batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int = 
     if len(x) <= batch:
         return np.asarray(fn(x))
     return np.concatenate([np.asarray(fn(x[i : i + batch])) for i in range(0, len(x), batch)])
+
+
+def run_parity(
+    runners: Mapping[str, Any],
+    reference: str,
+    inputs: tuple[np.ndarray, ...],
+    rtol: float,
+    atol: float,
+    classifier: bool,
+) -> Report:
+    """Run every runtime on ``inputs`` (large batches) and compare each with ``reference``."""
+    outputs: dict[str, np.ndarray] = {}
+    broken: list[Pair] = []
+    n = len(inputs[0]) if inputs else 0
+    for rt, fn in runners.items():
+        try:
+            if len(inputs) == 1:
+                outputs[rt] = batched(fn, inputs[0])
+            else:
+                outputs[rt] = np.asarray(fn(*inputs))
+        except Exception as e:
+            if rt == reference:
+                raise InputError(f"the original model failed on the parity inputs: {first_line(e)}") from None
+            inf = float("inf")
+            broken.append(Pair(rt, reference, n, inf, inf, False, problem=f"{rt} failed: {first_line(e)}"))
+    report = check(outputs, reference, rtol, atol, classifier)
+    return Report(rtol, atol, report.pairs + tuple(broken))
+
+
+def first_line(e: BaseException) -> str:
+    """The first non-empty line of an exception's message (runtimes raise pages)."""
+    text = str(e).strip()
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), type(e).__name__)

@@ -14,20 +14,12 @@ from typing import Any
 import numpy as np
 
 from gitreg.errors import InputError, UsageError
+from gitreg.ml.arrays import numeric_array
 
 
 def check_input(x: Any, spec: Mapping[str, Any], what: str = "X") -> np.ndarray:
     """``x`` as an array of ``spec``'s dtype, or an InputError saying how it does not fit."""
-    if hasattr(x, "to_numpy"):  # pandas DataFrame / Series, without importing pandas
-        x = x.to_numpy()
-    if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x)
-    except Exception as e:
-        raise InputError(f"{what} is not an array: {e}") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise InputError(f"{what} has dtype {arr.dtype}; the model takes {spec.get('dtype', 'numbers')}")
+    arr = numeric_array(x, what, need=f"the model takes {spec.get('dtype', 'numbers')}")
     shape = list(spec.get("shape") or [])
     if shape and arr.ndim != len(shape):
         want = "(" + ", ".join(str(d) for d in shape) + ")"

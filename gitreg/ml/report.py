@@ -1,10 +1,11 @@
-"""The HTML evaluation report of a version, and of two versions side by side; ``write_atomic`` for both.
+"""The HTML evaluation report of a version, and of two versions side by side, as text.
 
 The page is one self-contained file (charts are PNGs inlined as base64 data URIs, no
 scripts, no external assets) so it can be attached to a CI run or mailed. matplotlib is imported
 only here, only when a chart is drawn, and through its object API (``Figure`` + the Agg canvas)
 rather than ``pyplot``, so it never changes the caller's backend or global figure state.
 ``model_card`` (the committed ``README.md``) lives in :mod:`gitreg.core.card` and is re-exported here.
+Writing a page to disk is the caller's: :func:`gitreg.store.files.atomic_write` (this layer knows no store).
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +27,7 @@ from gitreg.errors import MissingDependency
 if TYPE_CHECKING:
     from gitreg.ml.evaluate import Evaluation
 
-__all__ = ["html_compare", "html_report", "model_card", "write_atomic"]
+__all__ = ["html_compare", "html_report", "model_card"]
 
 PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974")
 MAX_ANNOTATED = 20  # confusion matrices up to 20×20 get a count in each cell; larger ones would be unreadable
@@ -45,27 +43,6 @@ th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .cols{display:flex;gap:2rem;flex-wrap:wrap}.cols>div{flex:1;min-width:20rem}
 img{max-width:100%;height:auto}code{background:#f5f5f5;padding:0 .2rem}
 """.strip()
-
-
-# -- files -------------------------------------------------------------------------------------------
-def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` whole or not at all: a temp file in the same folder, fsync, ``os.replace``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fh.fileno(), 0o666 & ~umask)  # a report is for sharing: mode as open() gives, not 0600
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
 
 
 # -- HTML report -------------------------------------------------------------------------------------
@@ -158,7 +135,7 @@ def _head(title: str) -> str:
 
 def _summary(sidecar: Mapping[str, Any], ev: Evaluation) -> str:
     model = sidecar.get("model") or {}
-    rows = [
+    rows: list[list[Any]] = [
         ["model", f"{model.get('name', '?')} v{model.get('version', '?')}"],
         ["framework", model.get("framework")],
         ["task", ev.task],

@@ -15,11 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gitreg.errors import GitregError, UsageError
-
-
-class TrainingFailed(GitregError):
-    """The user's training function raised."""
+from gitreg.errors import GitregError, TrainingFailed, UsageError
 
 
 def resolve(spec: str) -> Any:

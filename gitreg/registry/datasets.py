@@ -16,7 +16,10 @@ import tomli_w
 
 from gitreg.core.refs import check_name
 from gitreg.errors import ArtifactError, InputError
-from gitreg.store import config, lfs
+from gitreg.registry.backend import Backend
+from gitreg.registry.publish import Base, Write, publish
+from gitreg.store import lfs
+from gitreg.store.location import cache_home
 
 
 def _validate(path: Path) -> dict[str, Any]:
@@ -40,40 +43,38 @@ def _validate(path: Path) -> dict[str, Any]:
     }
 
 
-def push(reg: Any, file: str | Path, name: str) -> dict[str, Any]:
+def push(backend: Backend, file: str | Path, name: str) -> dict[str, Any]:
     """Store ``file`` as ``datasets/<name>.npz``; returns its fingerprint."""
-    from gitreg.registry.registry import MAIN
-
     check_name(name, "dataset")
     path = Path(file)
     info = _validate(path)
-    reg._ensure_writable()
-    cache = reg._cache()
-    (ptr,) = reg._store_objects(cache, [path])
-    ident = reg._identity()
+    backend.ensure_writable()
+    cache = backend.cache()
+    (ptr,) = backend.store_objects(cache, [path])
+    ident = backend.identity()
     meta = {"name": name, "sha256": ptr.oid, "size": ptr.size, "source": path.name, **info}
     pointer_blob = cache.hash_blob(ptr.text())
     meta_blob = cache.hash_blob(tomli_w.dumps({"dataset": meta}))
 
-    def attempt(_st: Any, parent: str) -> tuple[str, list[str], str, str]:
-        files = {f"datasets/{name}.npz": pointer_blob, f"datasets/{name}.toml": meta_blob}
-        commit = cache.commit(parent, files, f"Add dataset {name}", ident, int(time.time()))
-        return "", [f"{commit}:{MAIN}"], commit, ""
+    def attempt(base: Base) -> Write:
+        files: dict[str, str | None] = {f"datasets/{name}.npz": pointer_blob, f"datasets/{name}.toml": meta_blob}
+        commit = cache.commit(base.main, files, f"Add dataset {name}", ident, int(time.time()))
+        return Write((base.main_update(commit),), commit)
 
-    reg._publish(cache, f"dataset-{name}", attempt, explicit_tag=False)
+    publish(backend, cache, "", attempt)
     return meta
 
 
-def fetch(reg: Any, rel: str) -> Path:
+def fetch(backend: Backend, rel: str) -> Path:
     """The dataset at ``rel`` (``datasets/NAME.npz`` on main) in the local cache, sha256-verified."""
-    view = reg._view()
+    view = backend.view()
     if view is None:
         raise ArtifactError(f"no registry yet, so no {rel}")
     ptr = lfs.parse_pointer(view.git.read_blob(f"{view.main}:{rel}"))
     if ptr is None:
         raise ArtifactError(f"the registry has no dataset {rel}", hint="add one: gitreg dataset push FILE --name NAME")
-    target = config.cache_home() / "gitreg" / "datasets" / ptr.oid / Path(rel).name
+    target = cache_home() / "gitreg" / "datasets" / ptr.oid / Path(rel).name
     if target.is_file() and lfs.sha256_file(target)[0] == ptr.oid:
         return target
-    reg._fetch_object(view, ptr, rel, target)
+    backend.fetch_object(view, ptr, rel, target)
     return target

@@ -13,7 +13,6 @@ unless asked for (``+refs/gitreg/*:refs/gitreg/*``).
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +20,10 @@ from typing import Any
 
 from gitreg.core import card
 from gitreg.core import sidecar as sidecar_mod
-from gitreg.errors import GitregError, RemoteError
+from gitreg.errors import GitregError
+from gitreg.registry.backend import Backend
+from gitreg.registry.publish import Base, RefUpdate, Write, publish
+from gitreg.registry.values import ModelVersion, iso
 from gitreg.store.git import Git
 
 EVAL_REFS = "refs/gitreg/evaluations"
@@ -47,51 +49,39 @@ class Recorded:
         return {"ref": self.ref, "commit": self.commit, "git_ref": self.git_ref, "created": self.created}
 
 
-def record(reg: Any, mv: Any, section: Mapping[str, Any]) -> Recorded:
+def record(backend: Backend, mv: ModelVersion, section: Mapping[str, Any]) -> Recorded:
     """Write ``section`` as ``[evaluation]`` of ``mv``'s sidecar in a new commit on its record ref.
 
     Retries like a push does when another process recorded the same version at the same time
     (the ref moved: a non-fast-forward rejection), rebuilding on the newer record.
     """
-    from gitreg.registry.registry import REMOTE_MAIN, _View, iso
-
-    cache: Git = reg._cache()
-    ident = reg._identity()
+    cache = backend.cache()
+    ident = backend.identity()
     git_ref = record_ref(mv.name, mv.version)
-    base = f"models/{mv.name}"
-    for n in range(MAX_ATTEMPTS):
-        reg._sync(cache)
-        parent = cache.rev(git_ref) or mv.commit
-        raw = cache.read_blob(f"{parent}:{base}/model.toml")
+    base_dir = f"models/{mv.name}"
+
+    def attempt(base: Base) -> Write:
+        old = cache.rev(git_ref)
+        parent = old or mv.commit
+        raw = cache.read_blob(f"{parent}:{base_dir}/model.toml")
         if raw is None:
             raise GitregError(f"{mv.ref} has no sidecar of its own to record into: it was registered outside gitreg")
-        sc = sidecar_mod.loads(raw.decode("utf-8", errors="replace"), f"{mv.ref}:{base}/model.toml")
+        sc = sidecar_mod.loads(raw.decode("utf-8", errors="replace"), f"{mv.ref}:{base_dir}/model.toml")
         data = sc.to_dict()
         data["evaluation"] = dict(section)
         updated = sidecar_mod.from_dict(data)
         # Never before the model's newest tag: tagger times are bumped past the clock to keep
         # same-second writes ordered (registry.push_files), and history sorts records among them.
-        st = reg._state(_View(cache, REMOTE_MAIN), mv.name).get(mv.name)
-        when = max(int(time.time()), (st.last_time + 1) if st else 0)
-        files = {
-            f"{base}/model.toml": cache.hash_blob(sidecar_mod.dumps(updated)),
-            f"{base}/README.md": cache.hash_blob(card.model_card(updated.to_dict(), mv.ref)),
+        when = max(int(time.time()), (base.state.last_time + 1) if base.state else 0)
+        files: dict[str, str | None] = {
+            f"{base_dir}/model.toml": cache.hash_blob(sidecar_mod.dumps(updated)),
+            f"{base_dir}/README.md": cache.hash_blob(card.model_card(updated.to_dict(), mv.ref)),
         }
         commit = cache.commit(parent, files, f"{SUBJECT}{mv.ref}\n\n{_summary(section)}", ident, when)
-        with reg._lock(cache.git_dir.with_suffix(".lock")):
-            res = cache.push([f"{commit}:{git_ref}"], atomic=False)
-        if res.ok:
-            cache.run("update-ref", git_ref, commit, check=False)
-            return Recorded(mv.ref, commit, git_ref, iso(when))
-        reasons = " ".join(res.rejected.values())
-        if "hook declined" in reasons or "pre-receive" in reasons:
-            detail = "; ".join(m.removeprefix("gitreg: ") for m in res.remote_messages) or reasons
-            raise RemoteError(f"the registry refused the evaluation record: {detail}")
-        time.sleep(random.uniform(0.02, 0.1) * min(n + 1, 10))
-    raise RemoteError(
-        f"gave up recording the evaluation of {mv.ref} after {MAX_ATTEMPTS} attempts: the record kept moving",
-        hint="retry; nothing was recorded",
-    )
+        return Write((RefUpdate(git_ref, commit, old),), commit, when=when)
+
+    w = publish(backend, cache, mv.name, attempt, what="evaluation record", attempts=MAX_ATTEMPTS, direct=False)
+    return Recorded(mv.ref, w.commit, git_ref, iso(w.when))
 
 
 def _summary(section: Mapping[str, Any]) -> str:

@@ -24,7 +24,8 @@ from typing import Any
 from gitreg.core import sidecar as sidecar_mod
 from gitreg.core.refs import Kind, Version, parse_reference
 from gitreg.errors import GitregError, RegistryNotFound
-from gitreg.store import config, lfs
+from gitreg.registry.backend import Backend, View
+from gitreg.store import lfs, location
 from gitreg.store.signing import SignatureCheck, check_tag
 
 
@@ -96,9 +97,9 @@ class VerifyReport:
 
 
 def verify(
-    reg: Any, ref: str, *, allow_unsigned: bool = False, allowed_signers: str | os.PathLike[str] | None = None
+    backend: Backend, ref: str, *, allow_unsigned: bool = False, allowed_signers: str | os.PathLike[str] | None = None
 ) -> VerifyReport:
-    """Check ``ref`` in ``reg`` (a :class:`gitreg.Registry`) offline; see the module docstring."""
+    """Check ``ref`` in the registry ``backend`` reads, offline; see the module docstring."""
     reference = parse_reference(ref)
     signers = None
     if allowed_signers is not None:
@@ -108,9 +109,10 @@ def verify(
                 f"allowed signers file {allowed_signers} does not exist",
                 hint="one line per signer: PRINCIPAL KEYTYPE BASE64 (see ssh-keygen(1), ALLOWED SIGNERS)",
             )
-    view = _offline_view(reg, ref)
-    st = reg._model(reg._state(view, reference.name), reference.name)
-    v = reg._resolve(st, reference)
+    view = _offline_view(backend, ref)
+    st = backend.model(backend.states(view, reference.name), reference.name)
+    v = backend.resolve(st, reference)
+    assert view is not None  # a model was found in it
     problems: list[str] = []
     warnings: list[str] = []
     if v.deregistered:
@@ -158,7 +160,7 @@ def verify(
         pointers = {k: lfs.parse_pointer(cf.get(base + a.path)) for k, a in sc.artifacts.items()} if sc else {}
     if sc is not None and not sc.artifacts:
         problems.append(f"{v.tag}: its sidecar lists no artifacts")
-    stores = _stores(reg, view)
+    stores = backend.lfs_stores(view)
     for kind, art in sc.artifacts.items() if sc else ():
         ptr = pointers[kind]
         if ptr is None:
@@ -190,31 +192,20 @@ def verify(
     )
 
 
-def _offline_view(reg: Any, ref: str) -> Any:
+def _offline_view(backend: Backend, ref: str) -> View | None:
     """The local registry, or the cache clone of a remote one as the last read left it (no fetch)."""
-    if reg.location.is_local:
-        return reg._view(sync=False)
-    if not (config.cache_dir(reg.url) / "HEAD").exists():
+    if not backend.location.is_local and not backend.has_cache():
         raise RegistryNotFound(
-            f"nothing of {reg.url} is on this machine yet, and verify works offline",
-            hint=f"run: gitreg pull {ref} --registry {reg.url} (it fetches the tags and the artifacts)",
+            f"nothing of {backend.url} is on this machine yet, and verify works offline",
+            hint=f"run: gitreg pull {ref} --registry {backend.url} (it fetches the tags and the artifacts)",
         )
-    return reg._view(sync=False)
-
-
-def _stores(reg: Any, view: Any) -> list[Path]:
-    """LFS stores that may hold artifact bytes: the registry's (local) or the cache clone's."""
-    roots = [view.git.git_dir / "lfs"]
-    cache = config.cache_dir(reg.url) / "lfs"
-    if cache not in roots:
-        roots.append(cache)
-    return roots
+    return backend.view(sync=False)
 
 
 def _check_bytes(kind: str, art: sidecar_mod.Artifact, stores: list[Path]) -> ArtifactCheck:
     """Hash every local copy: the LFS stores, and ``gitreg.load``'s content-addressed folder."""
     candidates = [lfs.object_path(root, art.sha256) for root in stores]
-    candidates.append(config.cache_home() / "gitreg" / "artifacts" / art.sha256 / art.path)
+    candidates.append(location.cache_home() / "gitreg" / "artifacts" / art.sha256 / art.path)
     checked: list[str] = []
     for path in candidates:
         if not path.is_file():

@@ -2,7 +2,7 @@
 
 gitreg never needs one (it writes with plumbing through a bare cache), but people keep them to
 edit ``stages.toml`` and ``gitreg.toml`` by hand or in promotion pull requests. This module owns
-what differs there. ``--registry`` naming a work tree reads its ``.git`` (config.location_from),
+what differs there. ``--registry`` naming a work tree reads its ``.git`` (location.location_from),
 and such a registry is read-only: writes go to the registry it was cloned from. ``gitreg check``
 on a checkout takes ``origin/main`` as main (a local ``main`` is often behind the fetched tags),
 looks on ``origin`` for the LFS objects the clone never fetched (a clone smudges only what it
@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitreg.core import sidecar as sidecar_mod
+from gitreg.core.refs import Version, check_name
+from gitreg.core.settings import RegistryConfig
+from gitreg.core.stages import read_stages
 from gitreg.core.state import ModelState
 from gitreg.errors import GitregError, RegistryNotFound, UsageError
 from gitreg.store import lfs
-from gitreg.store.git import Git, _strip_credentials
-
-MAIN = "refs/heads/main"
-ORIGIN_MAIN = "refs/remotes/origin/main"
+from gitreg.store.git import MAIN, Git, strip_credentials
+from gitreg.store.git import REMOTE_MAIN as ORIGIN_MAIN
+from gitreg.store.location import location_from
 
 
 def is_checkout(git_dir: Path | None) -> bool:
@@ -42,7 +44,7 @@ def refuse_writes(git_dir: Path) -> None:
     origin = Git(git_dir).get_config("remote.origin.url")
     raise RegistryNotFound(
         f"{git_dir.parent} is a checkout of a registry; gitreg reads it but writes only to a registry",
-        hint=f"use --registry {_strip_credentials(origin)}" if origin else "point --registry at the registry itself",
+        hint=f"use --registry {strip_credentials(origin)}" if origin else "point --registry at the registry itself",
     )
 
 
@@ -50,7 +52,8 @@ def split_fetched(
     lfs_root: Path, wanted: Mapping[str, tuple[lfs.Pointer, str]]
 ) -> tuple[dict[str, tuple[lfs.Pointer, str]], dict[str, tuple[lfs.Pointer, str]]]:
     """(objects this checkout has in ``.git/lfs``, objects it never fetched)."""
-    here, elsewhere = {}, {}
+    here: dict[str, tuple[lfs.Pointer, str]] = {}
+    elsewhere: dict[str, tuple[lfs.Pointer, str]] = {}
     for oid, item in wanted.items():
         (here if lfs.object_path(lfs_root, oid).is_file() else elsewhere)[oid] = item
     return here, elsewhere
@@ -61,13 +64,11 @@ def origin_missing(git: Git, wanted: Mapping[str, tuple[lfs.Pointer, str]], warn
     registry itself also re-hashes them)."""
     if not wanted:
         return []
-    from gitreg.store.config import location_from  # config imports nothing of ours at module level
-
     url = git.get_config("remote.origin.url")
     if url is None:
         warnings.append(f"{len(wanted)} LFS object(s) not fetched into this checkout, which has no origin: not checked")
         return []
-    shown = _strip_credentials(url)
+    shown = strip_credentials(url)
     loc = location_from(url, "origin", base=git.git_dir.parent)
     if loc.path is not None:
         root = loc.path / "lfs"
@@ -87,9 +88,6 @@ def origin_missing(git: Git, wanted: Mapping[str, tuple[lfs.Pointer, str]], warn
 def worktree_problems(git_dir: Path, states: Mapping[str, ModelState]) -> list[str]:
     """The work tree's ``gitreg.toml`` and ``stages.toml``: parseable, and every assignment names a
     known stage and a registered, not deregistered version."""
-    from gitreg.registry.promotion import read_stages
-    from gitreg.store.config import RegistryConfig
-
     tree = git_dir.parent
     problems: list[str] = []
     stages_known: tuple[str, ...] | None = None
@@ -97,8 +95,8 @@ def worktree_problems(git_dir: Path, states: Mapping[str, ModelState]) -> list[s
     if cfg_file.is_file():
         try:
             stages_known = RegistryConfig.parse(cfg_file.read_text(encoding="utf-8")).stages
-        except (GitregError, ValueError, TypeError, AttributeError) as e:
-            problems.append(f"gitreg.toml (work tree): {getattr(e, 'message', e)}")
+        except GitregError as e:
+            problems.append(f"gitreg.toml (work tree): {e.message}")
     stages_file = tree / "stages.toml"
     if not stages_file.is_file():
         return problems
@@ -136,8 +134,6 @@ def validate_sidecars(paths: Iterable[str | Path]) -> SidecarCheck:
     """Each ``model.toml`` parses as a sidecar, names a valid model and version (the folder's own
     under ``models/<name>/``), and agrees with the artifact files beside it that are present:
     an LFS pointer's oid and size, or a smudged file's size and sha256."""
-    from gitreg.core.refs import Version, check_name
-
     problems: list[str] = []
     files = [Path(p) for p in paths]
     for f in files:

@@ -1,7 +1,7 @@
 """The only place that runs ``git`` (and ``git lfs``): argv lists, a fixed environment, typed errors.
 
 Reads are one ``for-each-ref`` and one ``cat-file --batch`` process per command — never one git
-process per tag (research: 86 ms vs 18 s for 10k tags). Writes never touch a working tree: blobs
+process per tag (measured: 86 ms against 18 s for 10k tags). Writes never touch a working tree: blobs
 via ``hash-object``, trees in a temporary index, ``commit-tree``, ``mktag``, then one
 ``push --atomic`` of object ids, so a failed attempt leaves no local ref behind either.
 
@@ -15,15 +15,18 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any, Literal, overload
 
 from gitreg.core.state import TagRecord
 from gitreg.errors import GitFailed, RemoteError
 
 ZERO = "0" * 40
+MAIN = "refs/heads/main"  # the registry's one branch
+REMOTE_MAIN = "refs/remotes/origin/main"  # main as a cache clone last fetched it
 _FIELDS = (
     "%(refname:lstrip=2)",
     "%(objecttype)",
@@ -96,6 +99,28 @@ class Git:
     def argv(self, *args: str) -> list[str]:
         return ["git", f"--git-dir={self.git_dir}", *args]
 
+    @overload
+    def run(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        text: Literal[True] = True,
+        stdout: int | IO[Any] = subprocess.PIPE,
+    ) -> subprocess.CompletedProcess[str]: ...
+
+    @overload
+    def run(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        text: Literal[False],
+        stdout: int | IO[Any] = subprocess.PIPE,
+    ) -> subprocess.CompletedProcess[bytes]: ...
+
     def run(
         self,
         *args: str,
@@ -103,8 +128,10 @@ class Git:
         check: bool = True,
         env: dict[str, str] | None = None,
         text: bool = True,
-        stdout=subprocess.PIPE,
-    ) -> subprocess.CompletedProcess:
+        stdout: int | IO[Any] = subprocess.PIPE,
+    ) -> subprocess.CompletedProcess[Any]:
+        """Run ``git --git-dir=… ARGS``; output as text unless ``text=False``. Raises GitFailed when it
+        fails and ``check`` is on; with ``check=False`` the caller reads ``returncode`` and ``stderr``."""
         argv = self.argv(*args)
         full_env = {**self._env, **env} if env else self._env
         proc = subprocess.run(
@@ -122,7 +149,7 @@ class Git:
             raise GitFailed(argv, proc.returncode, err)
         return proc
 
-    def smudge(self, path: str, pointer: bytes, out) -> subprocess.CompletedProcess:
+    def smudge(self, path: str, pointer: bytes, out: IO[bytes]) -> subprocess.CompletedProcess[bytes]:
         """``git lfs smudge``: the one call that must download, so GIT_LFS_SKIP_SMUDGE is dropped."""
         env = {k: v for k, v in self._env.items() if k != "GIT_LFS_SKIP_SMUDGE"}
         return subprocess.run(
@@ -135,8 +162,9 @@ class Git:
             check=False,
         )
 
-    def out(self, *args: str, **kw) -> str:
-        return self.run(*args, **kw).stdout.strip()
+    def out(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
+        """Standard output of a git command that must succeed, stripped."""
+        return self.run(*args, input=input, env=env).stdout.strip()
 
     def config(self, key: str, value: str) -> None:
         self.run("config", key, value)
@@ -210,6 +238,11 @@ class Git:
             return False
         return loose > limit and self.run("pack-refs", check=False).returncode == 0
 
+    def blob_id(self, commit: str, path: str) -> str | None:
+        """The object id at ``commit:path``, None when there is none."""
+        p = self.run("rev-parse", "--verify", "--quiet", f"{commit}:{path}", check=False)
+        return (p.stdout.strip() or None) if p.returncode == 0 else None
+
     def commits_on(self, ref: str) -> set[str]:
         p = self.run("rev-list", ref, check=False)
         return set(p.stdout.split()) if p.returncode == 0 else set()
@@ -222,7 +255,7 @@ class Git:
     def commit(
         self,
         parent: str | None,
-        files: dict[str, str | None],
+        files: Mapping[str, str | None],
         message: str,
         ident: Identity,
         when: int,
@@ -392,11 +425,11 @@ def work_tree_info(path: Path) -> dict[str, object] | None:
         "commit": commit,
         "branch": git("symbolic-ref", "--short", "-q", "HEAD"),
         "dirty": bool(status),
-        "repo": _strip_credentials(remote) if remote else None,
+        "repo": strip_credentials(remote) if remote else None,
     }
 
 
-def _strip_credentials(url: str) -> str:
+def strip_credentials(url: str) -> str:
     """Never record a token: https://user:secret@host/x -> https://host/x."""
     scheme, sep, rest = url.partition("://")
     if sep and "@" in rest.split("/", 1)[0]:

@@ -1,8 +1,11 @@
 """The server-side ``pre-receive`` hook: the registry's last line of defence.
 
 Installed by ``gitreg init`` into a bare registry as a two-line shim that runs
-``python -m gitreg.store.hook pre-receive`` (no CLI import) with the interpreter gitreg was installed in. Rules, each
-named in the rejection message the pusher sees as ``remote:`` lines:
+``python -m gitreg.hook pre-receive`` (no CLI import) with the interpreter gitreg was installed in.
+``gitreg.hook`` is a stable entry point that only calls :func:`main` here: every registry on disk
+keeps the shim the ``gitreg init`` of its day wrote, and those shims name ``gitreg.hook``, so
+old and new registries run the same command and this module may move again. Rules, each named in
+the rejection message the pusher sees as ``remote:`` lines:
 
 * ``immutable-tag``: registry tags (versions, stage events, deprecations) are never deleted or moved;
 * ``stage-tag``: a pushed stage tag (``name#stage#N``, ``name#stage!#N``, legacy ``name#stage``) is
@@ -21,34 +24,29 @@ named in the rejection message the pusher sees as ``remote:`` lines:
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from gitreg.core import sidecar as sidecar_mod
 from gitreg.core.refs import Kind, TagEvent, parse_tag
+from gitreg.core.settings import RegistryConfig
 from gitreg.errors import GitregError
 from gitreg.store import lfs
-from gitreg.store.config import RegistryConfig
+from gitreg.store.files import atomic_write
 from gitreg.store.git import ZERO, Git
 
+# `-m gitreg.hook`, not this module's path: the shims of registries made by earlier versions say
+# gitreg.hook too, and a shim on disk outlives any reorganisation of the package.
 SHIM = """#!/bin/sh
 # gitreg: keeps registry versions immutable and artifacts in LFS (installed by `gitreg init`).
-exec {python} -m gitreg.store.hook pre-receive
+exec {python} -m gitreg.hook pre-receive
 """
 
 
 def install(git_dir: Path) -> Path:
     """Write ``hooks/pre-receive`` into a bare registry (replacing an earlier gitreg shim)."""
-    hooks = git_dir / "hooks"
-    hooks.mkdir(exist_ok=True)
-    path = hooks / "pre-receive"
-    tmp = hooks / f".pre-receive.{os.getpid()}.tmp"
-    tmp.write_text(SHIM.format(python=_quote(sys.executable)))
-    tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(git_dir / "hooks" / "pre-receive", SHIM.format(python=_quote(sys.executable)), mode=0o777)
 
 
 def _quote(s: str) -> str:
@@ -196,10 +194,10 @@ def run_pre_receive() -> int:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m gitreg.store.hook pre-receive``: what the shim runs, the same as ``gitreg hook pre-receive``
+    """``python -m gitreg.hook pre-receive``: what the shim runs, the same as ``gitreg hook pre-receive``
     without importing the CLI (click): a push waits for this process, so its start-up counts."""
     if argv != ["pre-receive"]:
-        print("usage: python -m gitreg.store.hook pre-receive", file=sys.stderr)
+        print("usage: python -m gitreg.hook pre-receive", file=sys.stderr)
         return 2
     try:
         return run_pre_receive()
@@ -208,5 +206,6 @@ def main(argv: list[str]) -> int:
         return 1
 
 
+# Shims written while the package's layers were being laid out ran `-m gitreg.store.hook`: keep them working.
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from gitreg.errors import ArtifactError, GitFailed, IntegrityError, RemoteError
 from gitreg.store.git import Git
@@ -63,7 +64,7 @@ def object_path(lfs_root: Path, oid: str) -> Path:
     return lfs_root / "objects" / oid[:2] / oid[2:4] / oid
 
 
-def _copy_hashing(src, dst, on_progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+def _copy_hashing(src: IO[bytes], dst: IO[bytes], on_progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
     while True:
@@ -79,6 +80,7 @@ def _copy_hashing(src, dst, on_progress: Callable[[int], None] | None = None) ->
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
+    """``(sha256 hex, size)`` of a file, read in 1 MiB blocks: never whole into memory."""
     h = hashlib.sha256()
     size = 0
     with open(path, "rb") as f:
@@ -208,7 +210,7 @@ def store(src: Path, lfs_root: Path, on_progress: Callable[[int], None] | None =
 
 
 def materialize(
-    src: Path | Callable[[object], None],
+    src: Path | Callable[[IO[bytes]], None],
     dest: Path,
     expected: Pointer,
     on_progress: Callable[[int], None] | None = None,
@@ -259,7 +261,7 @@ def push_objects(git: Git, oids: Iterable[str]) -> None:
         )
 
 
-def smudge(git: Git, pointer: Pointer, path: str, out) -> None:
+def smudge(git: Git, pointer: Pointer, path: str, out: IO[bytes]) -> None:
     """Fetch one object through git-lfs (its endpoint, auth and verification) into ``out``."""
     p = git.smudge(path, pointer.text().encode(), out)
     if p.returncode != 0:
@@ -305,13 +307,14 @@ def remote_missing(url: str, pointers: Iterable[Pointer]) -> set[str]:
     import urllib.error
     import urllib.request
 
-    objs = [{"oid": p.oid, "size": p.size} for p in {p.oid: p for p in pointers}.values()]
-    if not objs:
+    wanted = {p.oid: p for p in pointers}
+    if not wanted:
         return set()
-    body = json.dumps({"operation": "download", "transfers": ["basic"], "objects": objs}).encode()
+    objects = [{"oid": p.oid, "size": p.size} for p in wanted.values()]
+    body = json.dumps({"operation": "download", "transfers": ["basic"], "objects": objects}).encode()
     headers = {"Accept": "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json"}
 
-    def batch(extra: dict[str, str]) -> dict:
+    def batch(extra: dict[str, str]) -> dict[str, Any]:
         req = urllib.request.Request(
             lfs_endpoint(url) + "/objects/batch", data=body, method="POST", headers={**headers, **extra}
         )
@@ -330,12 +333,12 @@ def remote_missing(url: str, pointers: Iterable[Pointer]) -> set[str]:
             answer = batch({"Authorization": auth})
     except urllib.error.HTTPError as e:
         if e.code == 404:  # giftless answers 404 for the whole batch when it has none of them
-            return {o["oid"] for o in objs}
+            return set(wanted)
         raise RemoteError(f"the LFS server at {lfs_endpoint(url)} answered HTTP {e.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise RemoteError(f"cannot query the LFS server at {lfs_endpoint(url)}: {e}") from None
-    missing = set()
+    missing: set[str] = set()
     for o in answer.get("objects", []):
         if o.get("error") or "download" not in o.get("actions", {}):
-            missing.add(o.get("oid", ""))
+            missing.add(str(o.get("oid", "")))
     return missing

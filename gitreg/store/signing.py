@@ -161,7 +161,7 @@ def _sign_gpg(s: Signer, payload: str) -> str:
     return p.stdout
 
 
-def _run(argv: list[str], input: str | None = None) -> subprocess.CompletedProcess:
+def _run(argv: list[str], input: str | None = None) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
             argv,
@@ -309,7 +309,7 @@ def _classify(base: dict[str, str], fmt: str, code: int, out: str) -> SignatureC
                 detail=f"signed by a key that is not in the allowed signers ({m['type']} {m['fpr']})",
             )
         return SignatureCheck(**base, status="bad", format=fmt, detail=_ssh_reason(out))
-    status = {}
+    status: dict[str, str] = {}
     for line in out.splitlines():
         if line.startswith("[GNUPG:] "):
             word, _, rest = line[len("[GNUPG:] ") :].partition(" ")

@@ -19,18 +19,15 @@ with one line per problem.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitreg.errors import GitregError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from gitreg.core.stages import parse_stages, policy
+from gitreg.errors import GitregError, StageError
+from gitreg.registry.registry import Registry
+from gitreg.store.git import Git
 
 SHALLOW_HINT = "fetch the base first (git fetch origin main); in GitHub Actions check out with fetch-depth: 0"
 
@@ -101,10 +98,8 @@ class ChangedReport:
         return "\n".join(lines) + "\n"
 
 
-def registry_for(git: Any, explicit: str | None) -> Any:
+def registry_for(git: Git, explicit: str | None) -> Registry:
     """``--registry`` > ``$GITREG_REGISTRY`` > the checkout's ``origin`` (the registry CI checked out)."""
-    from gitreg.registry.registry import Registry
-
     if explicit or os.environ.get("GITREG_REGISTRY"):
         return Registry(explicit)
     origin = git.get_config("remote.origin.url")
@@ -118,24 +113,12 @@ def registry_for(git: Any, explicit: str | None) -> Any:
 
 def _stages_at(git: Any, commit: str, where: str, errors: list[str]) -> dict[str, dict[str, str]]:
     """``stages.toml`` at ``commit``, strictly: every value a version string under a model table."""
-    raw = git.read_blob(f"{commit}:stages.toml")
-    if raw is None:
-        return {}
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        errors.append(f"stages.toml {where} is not valid TOML: {e}")
+        out, problems = parse_stages(git.read_blob(f"{commit}:stages.toml"), where)
+    except StageError as e:
+        errors.append(e.message.removeprefix("the registry's "))
         return {}
-    out: dict[str, dict[str, str]] = {}
-    for model, stages in data.items():
-        if not isinstance(stages, Mapping):
-            errors.append(f'stages.toml {where}: `{model}` must be a table of stage = "vX.Y.Z" lines')
-            continue
-        for stage, value in stages.items():
-            if isinstance(value, str) and value:
-                out.setdefault(model, {})[str(stage)] = value
-            else:
-                errors.append(f'stages.toml {where}: {model}.{stage} = {value!r} is not a version string ("v1.2.0")')
+    errors += problems
     return out
 
 
@@ -150,7 +133,7 @@ def stage_changes(old: Mapping[str, Mapping[str, str]], new: Mapping[str, Mappin
     return out
 
 
-def _file_problems(git: Any, base: str, head: str, reg: Any, states: Mapping[str, Any]) -> list[str]:
+def _file_problems(git: Any, base: str, head: str, reg: Registry, states: Mapping[str, Any]) -> list[str]:
     """One line per path under models/ or datasets/ the PR changes that is not a registered version's tree."""
     listed = git.run("diff", "--name-only", "-z", "--no-renames", base, head, "--", "models", "datasets").stdout
     paths = [p for p in listed.split("\0") if p]
@@ -167,7 +150,7 @@ def _file_problems(git: Any, base: str, head: str, reg: Any, states: Mapping[str
                 f"{p}: a promotion pull request may not change datasets (gates would judge on other data); "
                 "add a dataset with gitreg dataset push"
             )
-    view = reg._view()
+    view = reg.backend.require_view()
     for name, changed in sorted(by_model.items()):
         st = states.get(name)
         head_tree = _trees(git, [f"{head}:models/{name}"])[0]
@@ -199,10 +182,9 @@ def _trees(git: Any, specs: list[str]) -> list[str | None]:
     return ids
 
 
-def _check_request(c: Change, reg: Any, cfg: Any, states: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _check_request(c: Change, reg: Registry, cfg: Any, states: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(error, version to gate): why ``c`` cannot be judged, or the registered version it names."""
     from gitreg.core.refs import Version
-    from gitreg.registry.promotion import StageError, policy
 
     st = states.get(c.model)
     if st is None or not st.versions:
@@ -258,7 +240,7 @@ def changed(
     fork = mb.stdout.strip()
     reg = registry_for(git, registry)
     cfg = reg.config()
-    states = reg._state(reg._view())
+    states = reg.backend.states(reg.backend.view())
     errors: list[str] = []
     old = _stages_at(git, fork, f"at {base}", errors)
     new = _stages_at(git, head, "in this pull request", errors)

@@ -13,14 +13,10 @@ from typing import Any
 
 from gitreg.core import rules as gates_mod
 from gitreg.core import verdict
-from gitreg.errors import GitregError, InputError
-from gitreg.registry.promotion import StagePolicy, policy
-
-
-class GateFailed(GitregError):
-    """A version did not pass its stage's gates."""
-
-    exit_code = 3
+from gitreg.core.stages import StagePolicy, policy
+from gitreg.errors import InputError
+from gitreg.registry.registry import Registry
+from gitreg.registry.values import ModelVersion
 
 
 @dataclass(frozen=True)
@@ -28,11 +24,15 @@ class GateReport:
     ref: str
     stage: str
     current: str | None  # the holder the rules were judged against
-    result: Any  # verdict.GateResult
+    result: verdict.GateResult
 
     @property
     def passed(self) -> bool:
         return bool(self.result.passed)
+
+    def failed_rules(self) -> list[str]:
+        """The rules that failed (not those that were skipped)."""
+        return [o.rule for o in self.result.outcomes if o.passed is False]
 
     def to_dict(self) -> dict[str, Any]:
         return {"ref": self.ref, "stage": self.stage, "current": self.current, **self.result.to_dict()}
@@ -42,7 +42,7 @@ def _needs(rules: tuple[str, ...], root: str) -> bool:
     return any(any(n == root or n.startswith(root + ".") for n in gates_mod.names(r)) for r in rules)
 
 
-def data_path(reg: Any, pol: StagePolicy, override: str | None) -> str | None:
+def data_path(reg: Registry, pol: StagePolicy, override: str | None) -> str | None:
     """The gate's data: ``--data``, or ``[gates.<stage>] data`` (a registry dataset or a local path)."""
     if override:
         return override
@@ -51,11 +51,13 @@ def data_path(reg: Any, pol: StagePolicy, override: str | None) -> str | None:
     if pol.data.startswith("datasets/"):
         from gitreg.registry import datasets
 
-        return str(datasets.fetch(reg, pol.data))
+        return str(datasets.fetch(reg.backend, pol.data))
     return pol.data
 
 
-def context(reg: Any, mv: Any, data: str | None, need_eval: bool, target: str | None = None) -> dict[str, Any]:
+def context(
+    reg: Registry, mv: ModelVersion, data: str | None, need_eval: bool, target: str | None = None
+) -> dict[str, Any]:
     """What rules can name for one version."""
     sc = mv.sidecar
     ctx: dict[str, Any] = {
@@ -72,21 +74,20 @@ def context(reg: Any, mv: Any, data: str | None, need_eval: bool, target: str | 
                 "a gate rule uses eval.* but the stage has no data",
                 hint="set [gates.<stage>] data in gitreg.toml, or pass --data FILE",
             )
-        from gitreg import api
         from gitreg.ml import evaluate
+        from gitreg.registry import loading
 
         x, y = evaluate.load_data(data, target)
-        ctx["eval"] = evaluate.evaluate(api.load(mv.ref, registry=reg), x, y).metrics
+        ctx["eval"] = evaluate.evaluate(loading.load(reg, mv.ref), x, y).metrics
     return ctx
 
 
-def run(reg: Any, ref: str, stage: str, data: str | None = None, target: str | None = None) -> GateReport:
+def run(reg: Registry, ref: str, stage: str, data: str | None = None, target: str | None = None) -> GateReport:
     """Evaluate ``stage``'s rules for ``ref`` (no writes)."""
     cfg = reg.config()
     pol = policy(cfg, stage)
     mv = reg.show(ref)
-    states = reg._state(reg._view(), mv.name)
-    holder = states[mv.name].stages.get(stage)
+    holder = reg.backend.model_state(mv.name).stages.get(stage)
     need_eval = _needs(pol.rules, "eval") or _needs(pol.rules, "current.eval")
     path = data_path(reg, pol, data) if need_eval else None
     ctx = context(reg, mv, path, _needs(pol.rules, "eval"))

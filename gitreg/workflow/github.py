@@ -1,6 +1,6 @@
 """The registry's GitHub Actions workflow: render the shipped template and commit it to ``main``.
 
-``gitreg init --github`` writes ``.github/workflows/gitreg.yml`` (DESIGN §3) into the registry repo:
+``gitreg init --github`` writes ``.github/workflows/gitreg.yml`` into the registry repo:
 gates on pull requests that change ``stages.toml``, ``gitreg apply`` + ``gitreg check`` on a merge,
 ``gitreg check`` on pushed tags. The template lives in ``gitreg/templates/github/`` inside the
 wheel; rendering pins the ``pip install`` to the gitreg that wrote it, so CI judges with the same

@@ -21,7 +21,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gitreg.errors import RemoteError, UsageError
+from gitreg.core.stages import check_can_hold, dump_stages, policy, read_stages
+from gitreg.errors import GateFailed, StageError, UsageError
+from gitreg.registry.publish import Base, RefUpdate, Write, publish
+from gitreg.registry.registry import Registry
+from gitreg.registry.values import ModelVersion
 
 PREFIX = "gitreg/promote"
 GH_TIMEOUT = 60  # seconds per gh call: a hung network call must not hang a promotion
@@ -82,10 +86,8 @@ class PromotionRequest:
         return d
 
 
-def wants_pr(reg: Any, stage: str, pr: bool, direct: bool) -> bool:
+def wants_pr(reg: Registry, stage: str, pr: bool, direct: bool) -> bool:
     """``--pr``, ``--direct``, or the stage's ``require_pr`` (a refused ``--direct`` is api.promote's to say)."""
-    from gitreg.registry.promotion import policy
-
     if pr and direct:
         raise UsageError("--pr and --direct exclude each other")
     pol = policy(reg.config(), stage)
@@ -93,7 +95,7 @@ def wants_pr(reg: Any, stage: str, pr: bool, direct: bool) -> bool:
 
 
 def request(
-    reg: Any,
+    reg: Registry,
     ref: str,
     stage: str,
     *,
@@ -102,27 +104,21 @@ def request(
     reason: str | None = None,
 ) -> PromotionRequest:
     """Gates (unless ``local_gates`` is False), then the promotion branch, then the pull request."""
-    from gitreg.registry.promotion import StageError, policy
     from gitreg.workflow import gating
 
     pol = policy(reg.config(), stage)
     mv = reg.show(ref)
-    st = reg._state(reg._view(), mv.name)[mv.name]
-    if mv.deregistered:
-        raise StageError(f"{mv.ref} is deregistered and cannot hold a stage")
-    if st.deprecated:
-        raise StageError(f"model '{mv.name}' is deprecated; its versions cannot be promoted")
+    st = reg.backend.model_state(mv.name)
+    check_can_hold(st, mv.version, stage)
     holder = st.stages.get(stage)
-    if holder == mv.version:
-        raise StageError(f"{mv.ref} already holds {stage}")
     report = None
     if local_gates:
         report = gating.run(reg, mv.ref, stage, data)
         if not report.passed:
-            failed = [o.rule for o in report.result.outcomes if o.passed is False]
-            raise gating.GateFailed(
-                f"{mv.ref} failed the {stage} gate: {'; '.join(failed)}; no branch was pushed",
+            raise GateFailed(
+                f"{mv.ref} failed the {stage} gate: {'; '.join(report.failed_rules())}; no branch was pushed",
                 hint=f"see: gitreg gate {mv.ref} --stage {stage}",
+                report=report,
             )
     current = reg.show(f"{mv.name}@v{holder}") if holder else None
     branch = branch_name(mv.name, stage, mv.version)
@@ -147,35 +143,30 @@ def request(
     )
 
 
-def _push_branch(reg: Any, mv: Any, stage: str, branch: str, title: str) -> tuple[str, bool]:
+def _push_branch(reg: Registry, mv: ModelVersion, stage: str, branch: str, title: str) -> tuple[str, bool]:
     """The branch's commit, and whether this call pushed it (False when it was already there)."""
-    from gitreg.registry.promotion import StageError, dump_stages, read_stages
-    from gitreg.registry.registry import REMOTE_MAIN
-
-    reg._ensure_writable()
-    cache = reg._cache()
+    backend = reg.backend
+    backend.ensure_writable()
+    cache = backend.cache()
     want = f"v{mv.version}"
-    for _ in range(3):
-        reg._sync(cache)
-        main = cache.rev(REMOTE_MAIN)
-        if main is None:
-            raise StageError(f"{reg.url} has no main branch to propose a promotion against")
-        stages = read_stages(cache.read_blob(f"{main}:stages.toml"))
+    remote_ref = f"refs/remotes/origin/{branch}"
+
+    def attempt(base: Base) -> Write:
+        stages = read_stages(cache.read_blob(f"{base.main}:stages.toml"))
         if stages.get(mv.name, {}).get(stage) == want:
             raise StageError(
                 f"stages.toml on main already assigns {mv.ref} to {stage} (a merged promotion)",
                 hint="create the stage tag: gitreg apply",
             )
-        remote_ref = f"refs/remotes/origin/{branch}"
         existing = cache.rev(remote_ref)
         merged = (
             existing is not None
-            and cache.run("merge-base", "--is-ancestor", existing, main, check=False).returncode == 0
+            and cache.run("merge-base", "--is-ancestor", existing, base.main, check=False).returncode == 0
         )
         if existing is not None and not merged:  # a merged one is an earlier promotion's leftover: replaced
             theirs = read_stages(cache.read_blob(f"{existing}:stages.toml"))
             if theirs.get(mv.name, {}).get(stage) == want:
-                return existing, False
+                raise _AlreadyPushed(existing)
             raise StageError(
                 f"branch {branch} is on the registry but does not assign {mv.ref} to {stage}",
                 hint=f"delete it and retry: git push {reg.url} --delete {branch}",
@@ -183,18 +174,22 @@ def _push_branch(reg: Any, mv: Any, stage: str, branch: str, title: str) -> tupl
         stages.setdefault(mv.name, {})[stage] = want
         blob = cache.hash_blob(dump_stages(stages))
         message = f"{title}\n\nRequested with gitreg promote --pr; on merge, gitreg apply creates the stage tag."
-        commit = cache.commit(main, {"stages.toml": blob}, message, reg._identity(), int(time.time()))
-        with reg._lock(cache.git_dir.with_suffix(".lock")):
-            res = cache.push([f"{'+' if merged else ''}{commit}:refs/heads/{branch}"], atomic=False)
-        if res.ok:
-            cache.run("update-ref", remote_ref, commit, check=False)
-            return commit, True
-        reasons = " ".join(res.rejected.values())
-        if "hook declined" in reasons or "pre-receive" in reasons:
-            detail = "; ".join(m.removeprefix("gitreg: ") for m in res.remote_messages) or reasons
-            raise RemoteError(f"the registry refused the promotion branch: {detail}")
-        # Someone pushed the same branch a moment ago: look again.
-    raise RemoteError(f"could not push {branch}: the registry kept rejecting it", hint="retry")
+        commit = cache.commit(base.main, {"stages.toml": blob}, message, backend.identity(), int(time.time()))
+        return Write((RefUpdate(f"refs/heads/{branch}", commit, existing, force=merged),), commit)
+
+    try:
+        # Someone pushing the same branch a moment ago is a race: look again (three times).
+        w = publish(backend, cache, "", attempt, what="promotion branch", attempts=3, direct=False)
+    except _AlreadyPushed as e:
+        return e.commit, False
+    return w.commit, True
+
+
+class _AlreadyPushed(Exception):
+    """The promotion branch is already on the registry, assigning exactly this version."""
+
+    def __init__(self, commit: str) -> None:
+        self.commit = commit
 
 
 # -- the pull request -----------------------------------------------------------------------------

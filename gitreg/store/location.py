@@ -1,7 +1,9 @@
-"""Which registry, where its caches live, and what the registry's ``gitreg.toml`` says.
+"""Which registry a command means, and where gitreg keeps its caches on this machine.
 
-Resolution order (DESIGN §2): ``--registry`` > ``GITREG_REGISTRY`` > ``[tool.gitreg] registry`` in
-the nearest ``pyproject.toml`` > the embedded default bare repo under ``$XDG_DATA_HOME/gitreg/``.
+Resolution order: ``--registry`` > ``GITREG_REGISTRY`` > ``[tool.gitreg] registry`` in the nearest
+``pyproject.toml`` > the embedded default bare repository under ``$XDG_DATA_HOME/gitreg/``. Caches
+(one bare clone per registry URL, pulled artifacts and datasets) live under ``$XDG_CACHE_HOME/gitreg/``.
+Resolving reads nothing but ``pyproject.toml`` and tests for a ``.git`` folder: no git, no network.
 """
 
 from __future__ import annotations
@@ -9,10 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlparse
 
 from gitreg.errors import RegistryNotFound
@@ -22,37 +22,16 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DEFAULT_STAGES = ("staging", "production")
-GITREG_TOML = """\
-# gitreg registry configuration (DESIGN §9). Edited by people, read by gitreg and its CI.
-[registry]
-schema = 1
-
-[stages]
-order = ["staging", "production"]
-
-[stages.production]
-# Promotion to production only through a reviewed pull request.
-require_pr = false
-
-[parity]
-# float32 tolerances: pass when |a - b| <= atol + rtol * |b| elementwise (see README).
-rtol = 1e-4
-atol = 1e-5
-
-[limits]
-# Plain (non-LFS) blobs under models/ and datasets/ above this size are refused by the hook.
-max_plain_blob_bytes = 1000000
-"""
-STAGES_TOML = """\
-# Desired stage assignments: changed by promotion pull requests, applied as stage tags on merge.
-"""
-GITATTRIBUTES = """\
-# Artifacts are Git LFS objects; sidecars (model.toml), cards and config stay plain text.
-models/**/*.onnx filter=lfs diff=lfs merge=lfs -text
-models/**/*.pt filter=lfs diff=lfs merge=lfs -text
-datasets/**/*.npz filter=lfs diff=lfs merge=lfs -text
-"""
+__all__ = [
+    "Location",
+    "cache_dir",
+    "cache_home",
+    "data_home",
+    "default_registry_path",
+    "find_pyproject",
+    "location_from",
+    "resolve",
+]
 
 
 @dataclass(frozen=True)
@@ -60,7 +39,7 @@ class Location:
     """Where a registry is: its URL for git, and its path when it is on this machine."""
 
     url: str
-    source: str  # "option", "env", "pyproject", "default"
+    source: str  # "option", "env", "pyproject", "default" (or what the caller of location_from says)
     path: Path | None = None
 
     @property
@@ -73,14 +52,17 @@ class Location:
 
 
 def data_home() -> Path:
+    """``$XDG_DATA_HOME``, else ``~/.local/share``."""
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 
 
 def cache_home() -> Path:
+    """``$XDG_CACHE_HOME``, else ``~/.cache``."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
 def default_registry_path() -> Path:
+    """The embedded registry used when nothing names one."""
     return data_home() / "gitreg" / "registry.git"
 
 
@@ -91,7 +73,11 @@ def cache_dir(url: str) -> Path:
 
 
 def location_from(text: str, source: str, base: Path | None = None) -> Location:
-    """Normalise a path or URL; local paths become absolute ``file://`` URLs (partial clone needs it)."""
+    """Normalise a path or URL; local paths become absolute ``file://`` URLs (partial clone needs it).
+
+    Relative paths are taken from ``base`` (default: the current directory). Raises RegistryNotFound
+    for an empty location.
+    """
     text = text.strip()
     if not text:
         raise RegistryNotFound("empty registry location", hint="pass --registry PATH|URL")
@@ -108,11 +94,12 @@ def location_from(text: str, source: str, base: Path | None = None) -> Location:
 
 
 def _git_dir(path: Path) -> Path:
-    """A work tree (a registry checkout) is read through its ``.git``: see gitreg/checkout.py."""
+    """A work tree (a registry checkout) is read through its ``.git``: see gitreg/store/checkout.py."""
     return path / ".git" if (path / ".git").is_dir() else path
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest ``pyproject.toml`` in ``start`` (default: the current directory) or above it."""
     d = (start or Path.cwd()).resolve()
     for candidate in (d, *d.parents):
         p = candidate / "pyproject.toml"
@@ -135,38 +122,10 @@ def resolve(explicit: str | None = None) -> Location:
             data = tomllib.loads(pp.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
             data = {}
-        reg = data.get("tool", {}).get("gitreg", {}).get("registry")
+        tool = data.get("tool")
+        section = tool.get("gitreg") if isinstance(tool, dict) else None
+        reg = section.get("registry") if isinstance(section, dict) else None
         if isinstance(reg, str) and reg.strip():
             return location_from(reg, "pyproject", base=pp.parent)
     path = default_registry_path()
     return Location(path.as_uri(), "default", path)
-
-
-@dataclass(frozen=True)
-class RegistryConfig:
-    """The parts of ``gitreg.toml`` this version of gitreg acts on; unknown keys are kept in ``raw``."""
-
-    stages: tuple[str, ...] = DEFAULT_STAGES
-    rtol: float = 1e-4
-    atol: float = 1e-5
-    max_plain_blob_bytes: int = 1_000_000
-    raw: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, text: str | None) -> RegistryConfig:
-        if not text:
-            return cls()
-        try:
-            data = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise RegistryNotFound(f"the registry's gitreg.toml is not valid TOML: {e}") from None
-        stages = data.get("stages", {}).get("order", list(DEFAULT_STAGES))
-        parity = data.get("parity", {})
-        limits = data.get("limits", {})
-        return cls(
-            stages=tuple(str(s) for s in stages),
-            rtol=float(parity.get("rtol", 1e-4)),
-            atol=float(parity.get("atol", 1e-5)),
-            max_plain_blob_bytes=int(limits.get("max_plain_blob_bytes", 1_000_000)),
-            raw=data,
-        )

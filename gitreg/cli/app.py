@@ -1,0 +1,93 @@
+"""The ``gitreg`` group: the one error wrapper, the options every command shares, and how a command ends.
+
+A ``GitregError`` becomes ``error: …`` (and ``hint: …``) on stderr with the error's exit code — 1 bad
+input or registry error, 2 usage, 3 a failed check — and never a traceback unless ``GITREG_DEBUG=1``.
+A command whose report can fail (check, verify, parity, gate, validate-sidecar) ends with
+:func:`exit_for`, so a failed report and a raised ``GitregError`` are the only two ways to exit 3.
+The commands themselves live in the ``commands_*`` modules, which register on :data:`cli` when
+:mod:`gitreg.cli` is imported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from gitreg.cli import output
+from gitreg.errors import GitregError, IntegrityError
+
+if TYPE_CHECKING:
+    from gitreg.registry import Registry
+
+DEBUG = "GITREG_DEBUG"
+CHECK_FAILED = IntegrityError.exit_code  # 3: a gate, parity or integrity check failed
+
+
+class GitregGroup(click.Group):
+    """A click group whose commands report ``GitregError`` (and bugs) as one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GitregError as e:
+            if os.environ.get(DEBUG):
+                raise
+            output.error(e.message, e.hint)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            output.error("interrupted; nothing was registered")
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as e:  # a bug: still one line, with the way to see more
+            if os.environ.get(DEBUG):
+                raise
+            output.error(f"internal error: {type(e).__name__}: {e} (set {DEBUG}=1 for the traceback)")
+            ctx.exit(1)
+
+
+def exit_for(report: Any) -> None:
+    """End the command with ``report``'s exit code: its own ``exit_code`` when it has one (``gate
+    --changed``: 1 for a request that cannot be judged), else 0 when it is ``ok``/``passed`` and 3 when not."""
+    code = getattr(report, "exit_code", None)
+    if code is None:
+        good = report.ok if hasattr(report, "ok") else report.passed
+        code = 0 if good else CHECK_FAILED
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+def open_registry(url: str | None) -> Registry:
+    """The registry ``--registry`` names (``None``: $GITREG_REGISTRY, [tool.gitreg], or the embedded one)."""
+    from gitreg.registry import Registry
+
+    return Registry(url)
+
+
+registry_option = click.option(
+    "--registry",
+    "-r",
+    "registry",
+    metavar="PATH|URL",
+    help="Registry to use (default: $GITREG_REGISTRY, [tool.gitreg] registry, or the embedded one).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+sign_option = click.option(
+    "--sign",
+    is_flag=True,
+    help="Sign the tag as git tag -s does (your gpg.format and user.signingkey); check with gitreg verify.",
+)
+
+
+@click.group(cls=GitregGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gitreg", message="gitreg %(version)s")
+def cli() -> None:
+    """gitreg: a git-native model registry (tags for versions, Git LFS for artifacts)."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the ``gitreg`` command (``argv`` without the program name; default: ``sys.argv[1:]``)."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="gitreg")

@@ -1,0 +1,226 @@
+"""Versions: ``init``, ``push``, ``list``, ``show``, ``history``, ``pull``, ``deprecate``, ``check``,
+``verify`` and ``validate-sidecar``.
+
+Each command parses its options, calls one library function and hands the result to
+:mod:`gitreg.cli.output`. Library modules are imported inside the commands, so ``gitreg list``
+starts without loading what ``gitreg push`` needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from gitreg.cli import output
+from gitreg.cli.app import cli, exit_for, json_option, open_registry, registry_option, sign_option
+from gitreg.errors import UsageError
+
+
+@cli.command()
+@click.option(
+    "--github", is_flag=True, help="Also commit .github/workflows/gitreg.yml (gates on PRs, apply on merge) to main."
+)
+@click.option("--pip-spec", metavar="SPEC", help="What the workflow pip-installs (default: gitreg==this version).")
+@registry_option
+def init(github: bool, pip_spec: str | None, registry: str | None) -> None:
+    """Create a registry (a bare git repo with LFS); does nothing if it exists."""
+    if pip_spec is not None and not github:
+        raise UsageError("--pip-spec goes with --github")
+    reg = open_registry(registry)
+    if github:
+        from gitreg.workflow import github as gh
+
+        gh.render(pip_spec)  # a bad --pip-spec fails before anything is created
+    output.render_init(reg.init(), reg.url)
+    if github:
+        output.render_workflow(gh.WORKFLOW_PATH, gh.install(reg, pip_spec))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--name", "-n", required=True, help="Model name: lower-case letters, digits, '-', '_'.")
+@click.option(
+    "--from-python",
+    "from_python",
+    metavar="MODULE:FUNCTION",
+    help="Call FUNCTION (in a module or a .py file) for a model to export, or a dict of gitreg.push arguments.",
+)
+@click.option("--script", is_flag=True, help="TorchScript by torch.jit.script instead of trace (with --from-python).")
+@click.option(
+    "--allow-parity-failure",
+    is_flag=True,
+    help="Register even if the exported artifacts disagree with the model (recorded as passed = false).",
+)
+@click.option("--version", "version", help="Version to register, e.g. 1.2.0 (versions are immutable).")
+@click.option(
+    "--bump",
+    type=click.Choice(["major", "minor", "patch"]),
+    help="Bump the latest version (default: minor with metrics, else patch; first is 1.0.0).",
+)
+@click.option("--metric", "metric", multiple=True, metavar="KEY=NUMBER", help="A metric (repeatable).")
+@click.option("--metrics", "metrics_file", type=click.Path(), help="JSON or TOML file of metrics.")
+@click.option("--param", "param", multiple=True, metavar="KEY=VALUE", help="A hyperparameter (repeatable).")
+@click.option("--label", "label", multiple=True, metavar="KEY=VALUE", help="A label (repeatable).")
+@click.option("--description", "-d", help="What this version is.")
+@click.option("--parent", metavar="REF", help="The model version this one was derived from.")
+@click.option("--data", "data", multiple=True, type=click.Path(), help="Data file to fingerprint into lineage.")
+@sign_option
+@registry_option
+@json_option
+def push(
+    paths: tuple[str, ...],
+    name: str,
+    from_python: str | None,
+    script: bool,
+    allow_parity_failure: bool,
+    version: str | None,
+    bump: str | None,
+    metric: tuple[str, ...],
+    metrics_file: str | None,
+    param: tuple[str, ...],
+    label: tuple[str, ...],
+    description: str | None,
+    parent: str | None,
+    data: tuple[str, ...],
+    sign: bool,
+    registry: str | None,
+    as_json: bool,
+) -> None:
+    """Register a new version of a model: exported artifacts (.onnx, TorchScript .pt), or a live
+    model returned by --from-python, which is exported and parity-checked first."""
+    from gitreg.ml import metadata
+
+    metrics: dict[str, float] = {}
+    if metrics_file:
+        metrics.update(metadata.metrics_from_file(metrics_file))
+    metrics.update(metadata.metrics_from_pairs(metric))
+    params = {k: metadata.parse_scalar(v) for k, v in metadata.parse_pairs(param, "param").items()}
+    labels = metadata.parse_pairs(label, "label")
+    if bool(paths) == bool(from_python):
+        raise UsageError("give artifact PATHS or --from-python MODULE:FUNCTION (one of them)")
+    options: dict[str, Any] = dict(version=version, bump=bump, description=description, parent=parent, data=list(data))
+    if from_python:
+        from gitreg import api
+        from gitreg.ml import frompython
+
+        model, kwargs = frompython.push_arguments(
+            from_python,
+            metrics=metrics,
+            params=params,
+            labels=labels,
+            options={**options, "registry": registry},
+            script=script,
+            allow_parity_failure=allow_parity_failure,
+            sign=sign,
+        )
+        mv = api.push(model, name, **kwargs)
+    else:
+        if script or allow_parity_failure:
+            raise UsageError("--script and --allow-parity-failure apply to --from-python (live models)")
+        mv = open_registry(registry).push_files(
+            list(paths), name, metrics=metrics, params=params, labels=labels, sign=sign, **options
+        )
+    output.render_pushed(mv, as_json)
+
+
+@cli.command(name="list")
+@click.argument("name", required=False)
+@registry_option
+@json_option
+def list_(name: str | None, registry: str | None, as_json: bool) -> None:
+    """List models, or the versions of NAME."""
+    reg = open_registry(registry)
+    if name is None:
+        output.render_models(reg.list(), as_json)
+    else:
+        output.render_versions(reg.versions(name), as_json)
+
+
+@cli.command()
+@click.argument("ref")
+@registry_option
+@json_option
+def show(ref: str, registry: str | None, as_json: bool) -> None:
+    """Show one version (REF: NAME, NAME@latest, NAME@vX.Y.Z or NAME#STAGE) and its sidecar."""
+    output.render_version(open_registry(registry).show(ref), as_json)
+
+
+@cli.command()
+@click.argument("name")
+@registry_option
+@json_option
+def history(name: str, registry: str | None, as_json: bool) -> None:
+    """Registrations, stage changes and deprecations of NAME, oldest first."""
+    output.render_history(open_registry(registry).history(name), as_json)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option(
+    "--output", "-o", "dest", type=click.Path(file_okay=False), help="Folder to write into (default: ./NAME)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["all", "onnx", "torchscript"]),
+    default="all",
+    show_default=True,
+    help="Which artifacts to fetch.",
+)
+@registry_option
+@json_option
+def pull(ref: str, dest: str | None, fmt: str, registry: str | None, as_json: bool) -> None:
+    """Fetch one version's artifacts, verified against their sha256; nothing else is downloaded."""
+    output.render_pulled(open_registry(registry).pull(ref, dest, format=fmt), as_json)
+
+
+@cli.command()
+@click.argument("ref")
+@registry_option
+@json_option
+def deprecate(ref: str, registry: str | None, as_json: bool) -> None:
+    """Deprecate NAME, deregister NAME@vX.Y.Z, or unassign NAME#STAGE (GTO's forms)."""
+    output.render_event(open_registry(registry).deprecate(ref), as_json)
+
+
+@cli.command()
+@registry_option
+@json_option
+def check(registry: str | None, as_json: bool) -> None:
+    """Verify every version: sidecars, pointers, and every artifact's presence and sha256."""
+    report = open_registry(registry).check()
+    output.render_check(report, as_json)
+    exit_for(report)
+
+
+@cli.command(name="validate-sidecar")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+def validate_sidecar(files: tuple[str, ...]) -> None:
+    """Validate model.toml files in a registry checkout against the artifacts beside them (pre-commit)."""
+    from gitreg.store.checkout import validate_sidecars
+
+    result = validate_sidecars(files)
+    output.render_sidecar_check(result)
+    exit_for(result)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option(
+    "--allow-unsigned", is_flag=True, help="Accept an unsigned tag with a warning (a bad signature still fails)."
+)
+@click.option(
+    "--allowed-signers",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="ssh allowed signers file (default: git config gpg.ssh.allowedSignersFile).",
+)
+@registry_option
+@json_option
+def verify(ref: str, allow_unsigned: bool, allowed_signers: str | None, registry: str | None, as_json: bool) -> None:
+    """Check REF offline: who signed its tag, the sidecar against the LFS pointers, the local
+    artifact bytes against their sha256. Exit 3 if anything fails; never downloads."""
+    report = open_registry(registry).verify(ref, allow_unsigned=allow_unsigned, allowed_signers=allowed_signers)
+    output.render_verify(report, as_json)
+    exit_for(report)

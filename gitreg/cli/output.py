@@ -1,0 +1,353 @@
+"""Everything the CLI prints: tables, JSON, numbers, error lines, events, gate tables and reports.
+
+Commands hand the library's return values here; each ``render_*`` prints one value as text or, with
+``as_json``, as JSON on stdout. Results go to stdout; ``error:``, ``hint:``, ``warning:`` and notes
+about what could not be done go to stderr. Only click and the standard library are imported, so the
+read commands stay fast to start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from gitreg.ml.evaluate import Evaluation
+    from gitreg.ml.parity import Report as ParityReport
+    from gitreg.registry import CheckReport, HistoryEvent, ModelSummary, ModelVersion, PullResult
+    from gitreg.registry.records import Recorded
+    from gitreg.registry.verify import VerifyReport
+    from gitreg.store.checkout import SidecarCheck
+    from gitreg.workflow.changed import ChangedReport
+    from gitreg.workflow.gating import GateReport
+    from gitreg.workflow.pr import PromotionRequest
+
+
+# -- building blocks ---------------------------------------------------------------------------------
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
+    """Left-aligned columns two spaces apart; ``None`` prints as an empty cell."""
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for r in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def num(x: Any) -> str:
+    """A metric value: floats to 4 significant digits, anything else as it is."""
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def lines(texts: Iterable[str]) -> None:
+    for text in texts:
+        click.echo(text)
+
+
+def error(message: str, hint: str | None = None) -> None:
+    """``error: …`` and, when there is one, ``hint: …`` on stderr."""
+    click.echo(f"error: {message}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+
+
+def warnings(texts: Iterable[str]) -> None:
+    for w in texts:
+        click.echo(f"warning: {w}", err=True)
+
+
+def problems(texts: Iterable[str], err: bool = False) -> None:
+    for p in texts:
+        click.echo(f"problem: {p}", err=err)
+
+
+def append_summary(path: str, markdown: str) -> None:
+    """Append to a Markdown summary file such as ``$GITHUB_STEP_SUMMARY``."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(markdown)
+
+
+# -- versions ----------------------------------------------------------------------------------------
+def render_init(created: bool, url: str) -> None:
+    click.echo(f"{'initialised' if created else 'already a registry'}: {url}")
+
+
+def render_workflow(path: str, commit: str | None) -> None:
+    """``init --github``: the workflow file's commit on main, or that it was already there."""
+    click.echo(f"wrote {path} on main ({commit[:12]})" if commit else f"{path}: up to date")
+
+
+def render_pushed(mv: ModelVersion, as_json: bool) -> None:
+    if as_json:
+        emit_json({"ref": mv.ref, "name": mv.name, "version": f"v{mv.version}", "tag": mv.tag, "commit": mv.commit})
+    else:
+        click.echo(mv.ref)
+
+
+def render_models(models: Sequence[ModelSummary], as_json: bool) -> None:
+    if as_json:
+        emit_json([m.to_dict() for m in models])
+        return
+    table(
+        [
+            (
+                m.name,
+                m.latest,
+                m.versions,
+                " ".join(f"{s}={v}" for s, v in m.stages.items()),
+                "deprecated" if m.deprecated else "",
+                m.updated,
+            )
+            for m in models
+        ],
+        ("NAME", "LATEST", "VERSIONS", "STAGES", "", "UPDATED"),
+    )
+
+
+def render_versions(versions: Sequence[ModelVersion], as_json: bool) -> None:
+    if as_json:
+        emit_json([v.to_dict() for v in versions])
+        return
+    rows = []
+    for v in versions:
+        metrics = v.sidecar.metrics if v.sidecar else {}
+        shown = " ".join(f"{k}={num(x)}" for k, x in list(metrics.items())[:4])
+        rows.append(
+            (f"v{v.version}", v.created, v.author, ",".join(v.stages), "deregistered" if v.deregistered else "", shown)
+        )
+    table(rows, ("VERSION", "CREATED", "AUTHOR", "STAGES", "", "METRICS"))
+
+
+def render_version(mv: ModelVersion, as_json: bool) -> None:
+    if as_json:
+        emit_json(mv.to_dict())
+        return
+    from gitreg.core import sidecar
+
+    click.echo(f"{mv.ref}{'  (deregistered)' if mv.deregistered else ''}")
+    click.echo(f"commit   {mv.commit}")
+    click.echo(f"created  {mv.created} by {mv.author} <{mv.author_email}>")
+    click.echo(f"stages   {', '.join(mv.stages) or '-'}")
+    if mv.sidecar is not None:
+        click.echo("")
+        click.echo(sidecar.dumps(mv.sidecar).rstrip())
+
+
+def render_history(events: Sequence[HistoryEvent], as_json: bool) -> None:
+    if as_json:
+        emit_json([e.to_dict() for e in events])
+        return
+    table(
+        [(e.time, e.event, f"v{e.version}" if e.version else "", e.stage or "", e.tag, e.author) for e in events],
+        ("TIME", "EVENT", "VERSION", "STAGE", "TAG", "AUTHOR"),
+    )
+
+
+def render_pulled(res: PullResult, as_json: bool) -> None:
+    if as_json:
+        emit_json(res.to_dict())
+    else:
+        lines(res.files)
+
+
+def render_event(ev: Any, as_json: bool, extra: Mapping[str, Any] | None = None) -> None:
+    """A history event a write created (deprecation, assignment, …): its tag, or its JSON plus ``extra``."""
+    if as_json:
+        emit_json({**ev.to_dict(), **(extra or {})})
+    else:
+        click.echo(ev.tag)
+
+
+def render_gated_event(ev: Any, report: GateReport | None, as_json: bool) -> None:
+    """``promote``/``rollback``: the stage tag, or its JSON with the gate report (``null`` with --force)."""
+    render_event(ev, as_json, {"gate": report.to_dict() if report else None})
+
+
+def render_check(report: CheckReport, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    warnings(report.warnings)
+    problems(report.problems)
+    status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+    click.echo(f"{status}: {report.versions} versions, {report.objects} artifact objects checked")
+
+
+def render_sidecar_check(result: SidecarCheck) -> None:
+    problems(result.problems)
+
+
+def render_verify(report: VerifyReport, as_json: bool) -> None:
+    """What ``verify`` found; on failure the first problem is the ``error:`` line, with the report's hint."""
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(f"{report.ref}  commit {report.commit}")
+        for s in report.signatures:
+            what = f"tag object {s.tag_object[:12]} -> commit {s.object[:12]}"
+            if s.good:
+                click.echo(f"signature  {s.tag}: good {s.format} signature by {s.signer} ({s.key}); {what}")
+            else:
+                click.echo(f"signature  {s.tag}: {s.status}{f' ({s.detail})' if s.detail else ''}; {what}")
+        if report.sidecar:
+            agree = "agree" if all(a.status != "pointer" for a in report.artifacts) else "DISAGREE"
+            n = len(report.artifacts)
+            click.echo(f"sidecar    {report.sidecar}: {n} artifact(s); sha256/size {agree} with the LFS pointers")
+        for a in report.artifacts:
+            where = f"{len(a.checked)} local cop{'y' if len(a.checked) == 1 else 'ies'} hashed"
+            detail = a.detail or where
+            click.echo(f"artifact   {a.path}  sha256 {a.sha256[:12]}…  {a.size} bytes: {a.status} ({detail})")
+    warnings(report.warnings)
+    if not report.ok:
+        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
+        error(report.problems[0] + more, report.hint)
+    elif not as_json:
+        by = ", ".join(dict.fromkeys(report.signers)) or "nobody (unsigned)"
+        click.echo(f"verified: {report.ref} signed by {by}")
+
+
+# -- evaluation --------------------------------------------------------------------------------------
+def render_parity(mv: ModelVersion, report: ParityReport, as_json: bool) -> None:
+    if as_json:
+        emit_json({"ref": mv.ref, **report.to_section()})
+        return
+    rows = [
+        (
+            p.actual,
+            p.expected,
+            p.samples,
+            f"{p.max_abs:.3g}",
+            f"{p.max_rel:.3g}",
+            "" if p.argmax_agreement is None else f"{p.argmax_agreement:.4f}",
+            "ok" if p.passed else "FAIL",
+        )
+        for p in report.pairs
+    ]
+    table(rows, ("RUNTIME", "AGAINST", "SAMPLES", "MAX_ABS", "MAX_REL", "ARGMAX", ""))
+    click.echo(f"{mv.ref}: {report.message()}")
+
+
+def render_predictions(preds: Any, as_json: bool, output: str | None) -> None:
+    """Predictions as JSON, as CSV rows on stdout, or written whole (temporary file, then rename) to ``output``."""
+    if as_json:
+        emit_json(preds.tolist())
+    elif output:
+        import numpy as np
+
+        tmp = f"{output}.{os.getpid()}.tmp"
+        np.savetxt(tmp, preds.reshape(len(preds), -1), delimiter=",", fmt="%.9g")
+        os.replace(tmp, output)
+        click.echo(f"{len(preds)} predictions -> {output}")
+    else:
+        for row in preds.reshape(len(preds), -1):
+            click.echo(",".join(num(v.item()) if hasattr(v, "item") else str(v) for v in row))
+
+
+def render_diff(d: Mapping[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(d)
+        return
+    from gitreg.core import diff
+
+    lines(diff.render(d))
+
+
+def render_evaluation(
+    mv: ModelVersion, ev: Evaluation, as_json: bool, report_path: str | None, recorded: Recorded | None
+) -> None:
+    if as_json:
+        extra: dict[str, Any] = {"report": report_path} if report_path else {}
+        if recorded is not None:
+            extra["recorded"] = recorded.to_dict()
+        emit_json({"ref": mv.ref, **ev.to_dict(), **extra})
+        return
+    table([(k, num(v)) for k, v in ev.metrics.items()], ("METRIC", "VALUE"))
+    click.echo(f"{mv.ref}: {ev.samples} rows, {ev.task}, {ev.rows_per_second:,.0f} rows/s under onnxruntime")
+    if report_path:
+        click.echo(f"report -> {report_path}")
+    if recorded is not None:
+        click.echo(f"recorded -> {recorded.git_ref} ({recorded.commit[:12]}); {mv.tag} is unchanged")
+
+
+def render_written(what: str, path: str) -> None:
+    """``<what> -> <path>`` after a file was written."""
+    click.echo(f"{what} -> {path}")
+
+
+def render_text(text: str) -> None:
+    """A document as it is (a model card), with no newline added."""
+    click.echo(text, nl=False)
+
+
+def render_dataset(name: str, meta: Mapping[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(meta)
+    else:
+        click.echo(f"datasets/{name}.npz  {meta['rows']} rows  sha256 {meta['sha256'][:12]}")
+
+
+# -- stages and gates --------------------------------------------------------------------------------
+def render_promotion_request(req: PromotionRequest, as_json: bool) -> None:
+    if as_json:
+        emit_json(req.to_dict())
+        return
+    click.echo(f"branch  {req.branch} ({'pushed' if req.pushed else 'already on the registry'})")
+    if req.pr_url:
+        click.echo(f"pull request  {req.pr_url} ({'created' if req.pr_created else 'already open'})")
+    elif req.compare_url:
+        click.echo(f"open the pull request  {req.compare_url}")
+    if req.note:
+        click.echo(f"note: {req.note}", err=True)
+
+
+def render_applied(events: Sequence[Any], as_json: bool) -> None:
+    if as_json:
+        emit_json([e.to_dict() for e in events])
+    elif not events:
+        click.echo("stage tags already match stages.toml")
+    else:
+        lines(e.tag for e in events)
+
+
+def gate_verdict(report: GateReport, stage: str) -> str:
+    """``m@v1.2.0 -> production (current holder v1.1.0): passed``."""
+    holder = f" (current holder {report.current})" if report.current else " (no current holder)"
+    return f"{report.ref} -> {stage}{holder}: {'passed' if report.passed else 'FAILED'}"
+
+
+def render_gate(report: GateReport, stage: str, as_json: bool, summary_md: str | None) -> None:
+    if summary_md:
+        append_summary(summary_md, f"### gitreg gate: {report.ref} -> {stage}\n\n{report.result.markdown()}\n")
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    click.echo(report.result.table())
+    click.echo(gate_verdict(report, stage))
+
+
+def render_gate_changed(report: ChangedReport, as_json: bool, summary_md: str | None) -> None:
+    """``gate --changed``: every gate table, then one line per note; problems and errors on stderr."""
+    if summary_md:
+        append_summary(summary_md, report.markdown() + "\n")
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        for g in report.gates:
+            click.echo(g.result.table())
+            click.echo(gate_verdict(g, g.stage))
+            click.echo("")
+        for n in report.notes:
+            click.echo(f"note: {n}")
+        if not (report.changes or report.errors or report.problems):
+            click.echo("this pull request does not change stages.toml: nothing to gate")
+        else:
+            click.echo(f"{len(report.changes)} stage change(s): {'passed' if report.passed else 'FAILED'}")
+    problems(report.problems, err=True)
+    for e in report.errors:
+        click.echo(f"error: {e}", err=True)

@@ -1,0 +1,168 @@
+"""What a registry's ``gitreg.toml`` says, and the files ``gitreg init`` writes into a new registry (pure).
+
+:class:`RegistryConfig` is the part of ``gitreg.toml`` this version of gitreg acts on. Every value is
+type-checked when it is read: a ``gitreg.toml`` arrives in pull requests, and ``rtol = "abc"`` must be
+reported as such (naming the key) rather than surface later as a ``float()`` traceback in a hook or
+a CI job. Unknown keys and tables are kept in ``raw`` for newer gitreg versions. This module is pure:
+no I/O; reading the file from a registry is the caller's business.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitreg.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "DEFAULT_ATOL",
+    "DEFAULT_MAX_PLAIN_BLOB_BYTES",
+    "DEFAULT_RTOL",
+    "DEFAULT_STAGES",
+    "GITATTRIBUTES",
+    "GITREG_TOML",
+    "STAGES_TOML",
+    "RegistryConfig",
+]
+
+DEFAULT_STAGES = ("staging", "production")
+DEFAULT_RTOL = 1e-4
+DEFAULT_ATOL = 1e-5
+DEFAULT_MAX_PLAIN_BLOB_BYTES = 1_000_000
+
+GITREG_TOML = """\
+# gitreg registry configuration. Edited by people, read by gitreg and its CI.
+[registry]
+schema = 1
+
+[stages]
+order = ["staging", "production"]
+
+[stages.production]
+# Set require_pr = true to allow promotion to production only through a reviewed pull request.
+require_pr = false
+
+[parity]
+# float32 tolerances: pass when |a - b| <= atol + rtol * |b| elementwise (see README).
+rtol = 1e-4
+atol = 1e-5
+
+[limits]
+# Plain (non-LFS) blobs under models/ and datasets/ above this size are refused by the hook.
+max_plain_blob_bytes = 1000000
+"""
+STAGES_TOML = """\
+# Desired stage assignments: changed by promotion pull requests, applied as stage tags on merge.
+"""
+GITATTRIBUTES = """\
+# Artifacts are Git LFS objects; sidecars (model.toml), cards and config stay plain text.
+models/**/*.onnx filter=lfs diff=lfs merge=lfs -text
+models/**/*.pt filter=lfs diff=lfs merge=lfs -text
+datasets/**/*.npz filter=lfs diff=lfs merge=lfs -text
+"""
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """The parts of ``gitreg.toml`` this version of gitreg acts on; unknown keys are kept in ``raw``."""
+
+    stages: tuple[str, ...] = DEFAULT_STAGES
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
+    max_plain_blob_bytes: int = DEFAULT_MAX_PLAIN_BLOB_BYTES
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> RegistryConfig:
+        """Read ``gitreg.toml`` text (None or empty: the defaults).
+
+        Raises ConfigError naming the key for invalid TOML or a value of the wrong type, e.g.
+        ``gitreg.toml: [parity] rtol must be a number, got 'abc'``.
+        """
+        if not text:
+            return cls()
+        try:
+            data = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"the registry's gitreg.toml is not valid TOML: {e}") from None
+        stages = _table(data, "stages")
+        parity = _table(data, "parity")
+        limits = _table(data, "limits")
+        for name, value in stages.items():
+            if name != "order":
+                _stage_table(name, value)
+        gates = _table(data, "gates")
+        for name, value in gates.items():
+            _gate_table(name, value)
+        return cls(
+            stages=_stage_order(stages.get("order", list(DEFAULT_STAGES))),
+            rtol=_tolerance(parity, "rtol", DEFAULT_RTOL),
+            atol=_tolerance(parity, "atol", DEFAULT_ATOL),
+            max_plain_blob_bytes=_byte_count(limits, "max_plain_blob_bytes", DEFAULT_MAX_PLAIN_BLOB_BYTES),
+            raw=data,
+        )
+
+
+def _bad(where: str, want: str, got: Any) -> ConfigError:
+    return ConfigError(
+        f"gitreg.toml: {where} must be {want}, got {got!r}",
+        hint="fix the registry's gitreg.toml on main (gitreg init writes a commented example)",
+    )
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise _bad(f"[{key}]", "a table", value)
+    return value
+
+
+def _stage_order(order: Any) -> tuple[str, ...]:
+    if not isinstance(order, list) or not all(isinstance(s, str) and s for s in order):
+        raise _bad("[stages] order", 'a list of stage names, e.g. ["staging", "production"]', order)
+    return tuple(order)
+
+
+def _stage_table(name: str, value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise _bad(f"[stages.{name}]", "a table", value)
+    if "require_pr" in value and not isinstance(value["require_pr"], bool):
+        raise _bad(f"[stages.{name}] require_pr", "true or false", value["require_pr"])
+
+
+def _gate_table(name: str, value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise _bad(f"[gates.{name}]", "a table", value)
+    rules = value.get("rules", [])
+    if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+        raise _bad(f"[gates.{name}] rules", 'a list of rules, e.g. ["eval.accuracy >= 0.95"]', rules)
+    if "data" in value and not isinstance(value["data"], str):
+        raise _bad(f"[gates.{name}] data", "a path in the registry (a string)", value["data"])
+
+
+def _tolerance(table: Mapping[str, Any], key: str, default: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad(f"[parity] {key}", "a number", value)
+    if not math.isfinite(value) or value < 0:
+        raise _bad(f"[parity] {key}", "a finite number >= 0", value)
+    return float(value)
+
+
+def _byte_count(table: Mapping[str, Any], key: str, default: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, float) and value.is_integer():  # 1e6 reads naturally; TOML makes it a float
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(f"[limits] {key}", "a whole number of bytes, e.g. 1000000", value)
+    if value < 0:
+        raise _bad(f"[limits] {key}", "a number of bytes >= 0", value)
+    return value

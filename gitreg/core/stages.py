@@ -1,0 +1,169 @@
+"""Stage rules, pure: the ``stages.toml`` codec, each stage's policy, and who may hold a stage.
+
+``stages.toml`` records the desired assignments (``[model] stage = "vX.Y.Z"``); stage tags record
+what happened. The functions here decide, from a folded :class:`~gitreg.core.state.ModelState`,
+what a promotion, a demotion or ``apply`` must write — the registry layer writes it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import tomli_w
+
+from gitreg.core.refs import Kind
+from gitreg.core.state import ModelState
+from gitreg.errors import StageError
+
+if TYPE_CHECKING:
+    from gitreg.core.settings import RegistryConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+STAGES_HEADER = "# Desired stage assignments: changed by promotion pull requests, applied as stage tags on merge.\n"
+
+
+@dataclass(frozen=True)
+class StagePolicy:
+    name: str
+    require_pr: bool
+    rules: tuple[str, ...]
+    data: str | None
+
+
+def policy(cfg: RegistryConfig, stage: str) -> StagePolicy:
+    """The stage's settings from ``gitreg.toml``; an unknown stage names the known ones."""
+    if stage not in cfg.stages:
+        raise StageError(
+            f"unknown stage '{stage}': this registry's stages are {', '.join(cfg.stages) or 'none'}",
+            hint="stages are listed in [stages] order in the registry's gitreg.toml",
+        )
+    raw = cfg.raw
+    st = raw.get("stages", {}).get(stage, {}) if isinstance(raw.get("stages"), Mapping) else {}
+    gate = raw.get("gates", {}).get(stage, {}) if isinstance(raw.get("gates"), Mapping) else {}
+    rules = gate.get("rules", []) if isinstance(gate, Mapping) else []
+    data = gate.get("data") if isinstance(gate, Mapping) else None
+    return StagePolicy(
+        stage,
+        bool(st.get("require_pr", False)) if isinstance(st, Mapping) else False,
+        tuple(str(r) for r in rules),
+        str(data) if data else None,
+    )
+
+
+def parse_stages(text: bytes | None, where: str = "") -> tuple[dict[str, dict[str, str]], list[str]]:
+    """``stages.toml`` (``[model] stage = "vX.Y.Z"``): the assignments, and one line per malformed entry.
+
+    The one parser of that file: ``gate --changed`` reports the problems, everyone else ignores the
+    malformed entries (:func:`read_stages`). Invalid TOML raises StageError.
+    """
+    if not text:
+        return {}, []
+    at = f" {where}" if where else ""
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise StageError(f"the registry's stages.toml{at} is not valid TOML: {e}") from None
+    out: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
+    for model, stages in data.items():
+        if not isinstance(stages, Mapping):
+            problems.append(f'stages.toml{at}: `{model}` must be a table of stage = "vX.Y.Z" lines')
+            continue
+        for stage, value in stages.items():
+            if isinstance(value, str) and value:
+                out.setdefault(model, {})[str(stage)] = value
+            else:
+                problems.append(f'stages.toml{at}: {model}.{stage} = {value!r} is not a version string ("v1.2.0")')
+    return out, problems
+
+
+def read_stages(text: bytes | None) -> dict[str, dict[str, str]]:
+    """``stages.toml``'s well-formed assignments (malformed entries are ignored; ``check`` reports them)."""
+    return parse_stages(text)[0]
+
+
+def dump_stages(stages: Mapping[str, Mapping[str, str]]) -> str:
+    clean = {m: dict(sorted(s.items())) for m, s in sorted(stages.items()) if s}
+    return STAGES_HEADER + ("\n" + tomli_w.dumps(clean) if clean else "")
+
+
+def check_can_hold(st: ModelState, version: str, stage: str) -> None:
+    """The preconditions of every promotion (direct or by pull request): raises StageError."""
+    v = st.versions[version]
+    if v.deregistered:
+        raise StageError(f"{v.tag} is deregistered and cannot hold a stage")
+    if st.deprecated:
+        raise StageError(f"model '{st.name}' is deprecated; its versions cannot be promoted")
+    if st.stages.get(stage) == version:
+        raise StageError(f"{st.name}@v{version} already holds {stage}")
+
+
+def previous_holder(st: ModelState, stage: str) -> str | None:
+    """The version that held ``stage`` before its current holder (live versions only)."""
+    current = st.stages.get(stage)
+    holders: list[str] = []
+    for e in st.events:
+        if e.kind is Kind.ASSIGN and e.stage == stage and e.version:
+            holders.append(e.version)
+    for v in reversed(holders):
+        if v != current and v in st.versions and not st.versions[v].deregistered:
+            return v
+    return None
+
+
+def active_holders(st: ModelState, stage: str) -> list[str]:
+    """Every live version with an assignment to ``stage`` not yet unassigned, oldest first.
+
+    GTO keeps earlier assignments alive: unassigning only the newest holder hands the stage back
+    to the one before. Demotion empties the stage, so it unassigns them all.
+    """
+    active: dict[str, None] = {}
+    for e in sorted((e for e in st.events if e.stage == stage), key=lambda e: (e.counter or 0, e.time)):
+        if not e.version:  # a stage tag on a commit that holds no version
+            continue
+        if e.kind is Kind.ASSIGN:
+            active.pop(e.version, None)
+            active[e.version] = None
+        elif e.kind is Kind.UNASSIGN:
+            active.pop(e.version, None)
+    return [v for v in active if v in st.versions and not st.versions[v].deregistered]
+
+
+def plan_apply(
+    desired: Mapping[str, Mapping[str, str]], states: Mapping[str, ModelState]
+) -> list[tuple[str, str, str]]:
+    """(model, stage, version) assignments needed for the tags to match ``stages.toml``."""
+    todo = []
+    for model, stages in sorted(desired.items()):
+        st = states.get(model)
+        for stage, version in sorted(stages.items()):
+            v = version.removeprefix("v")
+            if st is None or v not in st.versions:
+                raise StageError(
+                    f"stages.toml assigns {model}@{version} to {stage}, but that version is not registered"
+                )
+            if st.versions[v].deregistered:  # its stage tag would be ignored: apply would re-tag forever
+                raise StageError(f"stages.toml assigns {model}@{version} to {stage}, but that version is deregistered")
+            if st.stages.get(stage) != v:
+                todo.append((model, stage, v))
+    return todo
+
+
+def tag_note(force: bool, reason: str | None, who: str, rollback: bool) -> str:
+    """Appended to a stage tag's subject line (history shows subjects; GTO reads only tag names)."""
+    parts = []
+    if rollback:
+        parts.append("rollback")
+    why = " ".join((reason or "").split())  # one line, whatever the user typed
+    if force:
+        parts.append(f"gates skipped (--force) by {who}" + (f": {why}" if why else ""))
+    elif why and why != "rollback":
+        parts.append(why)
+    return ("; gitreg: " + "; ".join(parts)) if parts else ""

@@ -1,0 +1,360 @@
+"""The registry's typed internal interface: where it is, how it is read, and what a write needs.
+
+Two ways in to a registry. A registry on this machine is read in place (``git --git-dir``: no
+copy, always current, no fetch). Writes — and every read of a remote registry — go through one
+bare cache clone per registry under ``$XDG_CACHE_HOME/gitreg/``; it never has a working tree.
+Every module of the registry layer (versions, stages, records, datasets, check, verify, loading)
+and the promotion workflow above it works through a :class:`Backend`; none reaches into
+``Registry``'s internals.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitreg.core import sidecar as sidecar_mod
+from gitreg.core import stages as stages_mod
+from gitreg.core.refs import NAME_RULE, Reference, Version, parse_reference
+from gitreg.core.settings import GITATTRIBUTES, GITREG_TOML, STAGES_TOML, RegistryConfig
+from gitreg.core.sidecar import Sidecar
+from gitreg.core.state import ModelState, VersionState, fold
+from gitreg.errors import (
+    IntegrityError,
+    InvalidName,
+    InvalidReference,
+    ModelNotFound,
+    RegistryNotFound,
+    RemoteError,
+    StageNotFound,
+    VersionNotFound,
+)
+from gitreg.store import checkout, lfs
+from gitreg.store.git import MAIN, REMOTE_MAIN, Git, Identity, identity, raise_remote_error
+from gitreg.store.location import Location, cache_dir
+
+if TYPE_CHECKING:
+    from gitreg.store.signing import Signer
+
+
+@dataclass(frozen=True)
+class View:
+    """A repo to read from and the ref that is the registry's ``main`` in it."""
+
+    git: Git
+    main: str
+
+
+class Backend:
+    """One registry's location, cache clone, lock, state and identity."""
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+        self._ident: Identity | None = None
+
+    @property
+    def url(self) -> str:
+        return self.location.url
+
+    # -- where ----------------------------------------------------------------------------------
+    def local_git(self) -> Git:
+        assert self.location.path is not None
+        return Git(self.location.path)
+
+    @staticmethod
+    def is_registry(git: Git, main: str) -> bool:
+        return git.read_blob(f"{main}:gitreg.toml") is not None
+
+    def check_local(self, must_exist: bool = False) -> Git | None:
+        """The local registry repo, None if it is the default and does not exist yet."""
+        path = self.location.path
+        assert path is not None
+        if not path.exists():
+            if self.location.is_default and not must_exist:
+                return None
+            raise RegistryNotFound(f"no registry at {path}", hint=f"create one: gitreg init --registry {path}")
+        git = Git(path)
+        if not self.is_registry(git, MAIN):  # also false when path is no git repo at all: one process
+            raise RegistryNotFound(
+                f"{path} is not a gitreg registry (no gitreg.toml on main)",
+                hint="point --registry at a registry, or create one with gitreg init",
+            )
+        return git
+
+    @contextmanager
+    def lock(self, path: Path) -> Iterator[None]:
+        """Serialise git writes to one cache between processes of this machine."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def cache(self) -> Git:
+        """The bare cache clone of this registry, created on first use."""
+        path = cache_dir(self.url)
+        git = Git(path)
+        with self.lock(path.with_suffix(".lock")):
+            if not (path / "HEAD").exists():
+                tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+                # Every git blob of a registry is small (artifacts are LFS pointers), so the clone
+                # takes them all except oversized strays: no lazy fetch per sidecar later.
+                p = Git(tmp).run(
+                    "clone",
+                    "--bare",
+                    "--quiet",
+                    "--no-tags",
+                    "--filter=blob:limit=1m",
+                    self.url,
+                    str(tmp),
+                    check=False,
+                )
+                if p.returncode != 0:
+                    raise_remote_error(["git", "clone"], p.returncode, p.stderr, self.url)
+                tg = Git(tmp)
+                tg.config("remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+                tg.config("gc.auto", "0")
+                tg.config("core.hooksPath", os.devnull)  # gitreg pushes LFS objects itself
+                os.replace(tmp, path)
+        return git
+
+    def sync(self, git: Git) -> None:
+        with self.lock(git.git_dir.with_suffix(".lock")):
+            # Wildcards: an empty remote (no main yet) is not an error, just nothing to fetch.
+            git.fetch("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*", "+refs/gitreg/*:refs/gitreg/*")
+            git.pack_loose_tags()  # the cache is read with for-each-ref too, and gc never runs in it
+
+    def view(self, sync: bool = True) -> View | None:
+        """Where reads come from: the local registry itself, or the synced cache of a remote one."""
+        if self.location.is_local:
+            git = self.check_local()
+            if git is not None and checkout.is_checkout(git.git_dir):
+                return View(git, checkout.main_ref(git))
+            return View(git, MAIN) if git else None
+        git = self.cache()
+        if sync:
+            self.sync(git)
+        if not self.is_registry(git, REMOTE_MAIN):
+            raise RegistryNotFound(
+                f"{self.url} is not a gitreg registry (no gitreg.toml on main)",
+                hint=f"create one: gitreg init --registry {self.url}",
+            )
+        return View(git, REMOTE_MAIN)
+
+    def require_view(self, sync: bool = True) -> View:
+        """Like :meth:`view`, for reads that need a registry (the default one may not exist yet)."""
+        view = self.view(sync)
+        if view is None:
+            path = self.location.path
+            raise RegistryNotFound(f"no registry at {path}", hint=f"create one: gitreg init --registry {path}")
+        return view
+
+    # -- state ----------------------------------------------------------------------------------
+    @staticmethod
+    def states(view: View | None, name: str | None = None, details: bool = True) -> dict[str, ModelState]:
+        """Registry state from the tags; ``details=False`` skips tagger names and messages (faster)."""
+        if view is None:
+            return {}
+        patterns = [f"refs/tags/{name}@*", f"refs/tags/{name}#*"] if name else ["refs/tags"]
+        return fold(view.git.tags(patterns, details=details))
+
+    @staticmethod
+    def model(states: Mapping[str, ModelState], name: str) -> ModelState:
+        check_name_for_read(name)
+        if name not in states or not states[name].versions:
+            raise ModelNotFound(name)
+        return states[name]
+
+    def model_state(self, name: str, view: View | None = None) -> ModelState:
+        """``name``'s folded state, read from ``view`` (default: a fresh view)."""
+        view = view if view is not None else self.view()
+        return self.model(self.states(view, name), name)
+
+    def published_state(self, cache: Git, name: str) -> ModelState | None:
+        """``name`` as the cache clone saw the registry at its last sync (what a write builds on)."""
+        return self.states(View(cache, REMOTE_MAIN), name).get(name)
+
+    @staticmethod
+    def resolve(st: ModelState, ref: Reference) -> VersionState:
+        if ref.version is not None:
+            want = Version.parse(ref.version)
+            for v in st.versions.values():
+                if Version.parse(v.version) == want:
+                    return v
+            raise VersionNotFound(st.name, f"v{ref.version}")
+        if ref.stage is not None:
+            holder = st.stages.get(ref.stage)
+            if holder is None:
+                raise StageNotFound(st.name, ref.stage)
+            return st.versions[holder]
+        latest = st.latest()
+        if latest is None:
+            raise VersionNotFound(st.name, "latest (every version is deregistered)")
+        return latest
+
+    def config(self) -> RegistryConfig:
+        """The registry's ``gitreg.toml`` (defaults when the embedded registry does not exist yet)."""
+        view = self.view()
+        if view is None:
+            return RegistryConfig()
+        raw = view.git.read_blob(f"{view.main}:gitreg.toml")
+        return RegistryConfig.parse(raw.decode("utf-8", errors="replace") if raw else None)
+
+    def stages_file(self, view: View) -> dict[str, dict[str, str]]:
+        """``stages.toml`` on main."""
+        return stages_mod.read_stages(view.git.read_blob(f"{view.main}:stages.toml"))
+
+    # -- who writes -----------------------------------------------------------------------------
+    def identity(self) -> Identity:
+        if self._ident is None:
+            self._ident = identity()
+        return self._ident
+
+    def signer(self, git: Git | None = None) -> Signer:
+        """The user's git signing setup (``--sign``), checked now; raises SigningError if unusable."""
+        from gitreg.store import signing
+
+        return signing.signer(git if git is not None else self.cache(), self.identity())
+
+    # -- creating ---------------------------------------------------------------------------------
+    def init(self) -> bool:
+        """Create the registry if needed; True if it was created, False if it already existed."""
+        from gitreg.store import hook
+
+        if self.location.is_local:
+            path = self.location.path
+            assert path is not None
+            if checkout.is_checkout(path):
+                checkout.refuse_writes(path)
+            with self.lock(path.parent / f".{path.name}.init.lock"):
+                if path.exists() and any(path.iterdir()):
+                    self.check_local(must_exist=True)
+                    hook.install(path)
+                    return False
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                Git(tmp).run("init", "--bare", "--quiet", "--initial-branch=main", str(tmp))
+                git = Git(tmp)
+                for key, value in (
+                    ("uploadpack.allowFilter", "true"),
+                    ("uploadpack.allowAnySHA1InWant", "true"),
+                    ("gitreg.localLfs", "true"),
+                    ("receive.advertisePushOptions", "true"),
+                ):
+                    git.config(key, value)
+                commit = self._initial_commit(git)
+                git.run("update-ref", MAIN, commit)
+                hook.install(tmp)
+                if path.exists():
+                    path.rmdir()
+                os.replace(tmp, path)
+            return True
+        cache = self.cache()
+        self.sync(cache)
+        if self.is_registry(cache, REMOTE_MAIN):
+            return False
+        if cache.rev(REMOTE_MAIN):
+            raise RegistryNotFound(f"{self.url} already has a main branch without gitreg.toml: not a registry")
+        commit = self._initial_commit(cache)
+        res = cache.push([f"{commit}:{MAIN}"])
+        if not res.ok:
+            raise RemoteError(f"could not initialise {self.url}: {'; '.join(res.rejected.values())}")
+        self.sync(cache)
+        return True
+
+    def _initial_commit(self, git: Git) -> str:
+        files = {
+            "gitreg.toml": git.hash_blob(GITREG_TOML),
+            "stages.toml": git.hash_blob(STAGES_TOML),
+            ".gitattributes": git.hash_blob(GITATTRIBUTES),
+        }
+        return git.commit(None, files, "Initialise gitreg registry", self.identity(), int(time.time()))
+
+    def ensure_writable(self) -> None:
+        """First use of a write command creates the embedded default registry."""
+        path = self.location.path
+        if path is None:
+            return
+        if self.location.is_default and not path.exists():
+            self.init()
+            return
+        self.check_local()
+        if checkout.is_checkout(path):
+            checkout.refuse_writes(path)
+
+    # -- artifacts --------------------------------------------------------------------------------
+    def store_objects(self, cache: Git, paths: Sequence[Path]) -> list[lfs.Pointer]:
+        """Each file's LFS object, in the registry before any ref names it; each file read once.
+
+        A registry on this machine gets the objects straight into its own ``lfs/objects`` (where
+        ``git lfs push`` to a file remote puts them, but without git-lfs reading them again); any
+        other registry gets them through the cache's store and ``git lfs push --object-id``.
+        """
+        if self.location.path is not None:
+            root = self.location.path / "lfs"
+            if os.access(root if root.exists() else self.location.path, os.W_OK):
+                return [lfs.store(p, root) for p in paths]
+        root = cache.git_dir / "lfs"
+        pointers = [lfs.store(p, root) for p in paths]
+        lfs.push_objects(cache, [p.oid for p in pointers])
+        return pointers
+
+    def fetch_object(self, view: View, ptr: lfs.Pointer, path: str, target: Path) -> None:
+        """Put the object ``ptr`` names at ``target``, verified; ``path`` names it in messages."""
+        if self.location.is_local:
+            src = lfs.object_path(view.git.git_dir / "lfs", ptr.oid)
+            if not src.is_file():
+                raise IntegrityError(
+                    f"artifact object {ptr.oid[:12]}… of {path} is missing from the registry",
+                    hint="run: gitreg check",
+                )
+            lfs.materialize(src, target, ptr)
+            return
+        cached = lfs.object_path(view.git.git_dir / "lfs", ptr.oid)
+        if cached.is_file():
+            lfs.materialize(cached, target, ptr)
+            return
+        lfs.materialize(lambda out: lfs.smudge(view.git, ptr, path, out), target, ptr)
+
+    def lfs_stores(self, view: View) -> list[Path]:
+        """LFS stores that may hold artifact bytes: the registry's (local) or the cache clone's."""
+        roots = [view.git.git_dir / "lfs"]
+        cache = cache_dir(self.url) / "lfs"
+        if cache not in roots:
+            roots.append(cache)
+        return roots
+
+    def has_cache(self) -> bool:
+        return (cache_dir(self.url) / "HEAD").exists()
+
+
+def own_sidecar(blob: bytes | None, v: VersionState, name: str) -> Sidecar | None:
+    """The sidecar at a version's commit, if it is that version's own.
+
+    A version registered by another tool (``gto register``) on a later commit sees the previous
+    gitreg version's files; showing or pulling those under its name would be a lie.
+    """
+    if blob is None:
+        return None
+    sc = sidecar_mod.loads(blob.decode("utf-8", errors="replace"), f"{v.tag}:models/{name}/model.toml")
+    if sc.name != name or Version.parse(sc.version) != Version.parse(v.version):
+        return None
+    return sc
+
+
+def check_name_for_read(name: str) -> None:
+    """Reads accept GTO's broader names; reject only what can never be a model name."""
+    try:
+        parsed = parse_reference(name)
+    except InvalidReference:
+        raise InvalidName(f"invalid model name {name!r}: use {NAME_RULE}") from None
+    if not parsed.is_latest or parsed.name != name:
+        raise InvalidReference(f"{name!r} is a reference; give the model name alone")

@@ -1,0 +1,147 @@
+"""``gitreg check``: every version's sidecar, pointers and objects, and stage tags that skipped review.
+
+Reads only: one ``for-each-ref`` for the state, one ``cat-file --batch`` per model for sidecars and
+pointers, then each wanted LFS object once (hashed on disk for a local registry, asked of the LFS
+server's batch API for an HTTP one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gitreg.core import sidecar as sidecar_mod
+from gitreg.core.refs import Kind, Version
+from gitreg.core.settings import RegistryConfig
+from gitreg.core.stages import policy, read_stages
+from gitreg.core.state import ModelState
+from gitreg.errors import GitregError, StageError
+from gitreg.registry.backend import Backend, View
+from gitreg.registry.values import CheckReport
+from gitreg.store import checkout, lfs
+from gitreg.store.git import Git
+
+
+def check(backend: Backend) -> CheckReport:
+    """Every version: sidecar valid, pointers valid and matching, objects present and intact."""
+    view = backend.view()
+    if view is None:
+        return CheckReport(0, 0)
+    states = backend.states(view)
+    problems: list[str] = []
+    warnings: list[str] = []
+    on_main = view.git.commits_on(view.main)
+    wanted: dict[str, tuple[lfs.Pointer, str]] = {}
+    nversions = 0
+    for name, st in sorted(states.items()):
+        problems += st.problems
+        vs = sorted(st.versions.values(), key=lambda v: Version.parse(v.version))
+        nversions += len(vs)
+        with view.git.cat_file() as cf:
+            for v in vs:
+                if v.commit not in on_main:
+                    problems.append(f"{v.tag}: its commit {v.commit[:12]} is not on main")
+                base = f"refs/tags/{v.tag}:models/{name}/"
+                raw = cf.get(base + "model.toml")
+                if raw is None:
+                    warnings.append(f"{v.tag}: no model.toml (registered outside gitreg); not checked")
+                    continue
+                try:
+                    sc = sidecar_mod.loads(raw.decode("utf-8", errors="replace"), f"{v.tag}:{base}model.toml")
+                except GitregError as e:
+                    problems.append(e.message)
+                    continue
+                if sc.name != name or Version.parse(sc.version) != Version.parse(v.version):
+                    warnings.append(
+                        f"{v.tag}: its commit holds {sc.name}@v{sc.version}'s sidecar "
+                        "(registered outside gitreg); not checked"
+                    )
+                    continue
+                for art in sc.artifacts.values():
+                    ptr = lfs.parse_pointer(cf.get(base + art.path))
+                    if ptr is None:
+                        problems.append(f"{v.tag}: {art.path} is missing or not an LFS pointer")
+                    elif (ptr.oid, ptr.size) != (art.sha256, art.size):
+                        problems.append(f"{v.tag}: {art.path} pointer does not match the sidecar's sha256/size")
+                    else:
+                        wanted.setdefault(ptr.oid, (ptr, f"{v.tag}:{art.path}"))
+        for stage, ver in st.stages.items():
+            if st.versions[ver].deregistered:
+                warnings.append(f"{name}#{stage}: held by deregistered v{ver}")
+    problems += _check_objects(backend, view, wanted, warnings)
+    raw = view.git.read_blob(f"{view.main}:gitreg.toml")
+    cfg = RegistryConfig.parse(raw.decode("utf-8", errors="replace") if raw else None)
+    more, notes = drift(view.git, view.main, states, cfg)
+    problems += more
+    warnings += notes
+    if checkout.is_checkout(view.git.git_dir):  # what this checkout is about to commit
+        problems += checkout.worktree_problems(view.git.git_dir, states)
+    return CheckReport(nversions, len(wanted), tuple(problems), tuple(warnings))
+
+
+def _check_objects(
+    backend: Backend, view: View, wanted: dict[str, tuple[lfs.Pointer, str]], warnings: list[str]
+) -> list[str]:
+    problems = []
+    if backend.location.is_local:
+        root = view.git.git_dir / "lfs"
+        if checkout.is_checkout(view.git.git_dir):  # a clone holds only the objects it checked out
+            wanted, elsewhere = checkout.split_fetched(root, wanted)
+            problems += checkout.origin_missing(view.git, elsewhere, warnings)
+        for oid, (ptr, where) in sorted(wanted.items()):
+            path = lfs.object_path(root, oid)
+            if not path.is_file():
+                problems.append(f"{where}: LFS object {oid[:12]}… is missing from the registry")
+                continue
+            got, size = lfs.sha256_file(path)
+            if (got, size) != (oid, ptr.size):
+                problems.append(f"{where}: LFS object {oid[:12]}… is corrupt (sha256 {got[:12]}…, {size} bytes)")
+    elif backend.url.startswith(("http://", "https://")):
+        missing = lfs.remote_missing(backend.url, [p for p, _ in wanted.values()])
+        problems += [
+            f"{wanted[o][1]}: LFS object {o[:12]}… is missing from the LFS server"
+            for o in sorted(missing)
+            if o in wanted
+        ]
+    else:
+        warnings.append("LFS objects not checked: only file and HTTP(S) registries can be queried")
+    return problems
+
+
+def drift(git: Git, main: str, states: Mapping[str, ModelState], cfg: RegistryConfig) -> tuple[list[str], list[str]]:
+    """(problems, warnings): stage tags of ``require_pr`` stages that disagree with stages.toml on main.
+
+    On such a stage every change goes through a merged pull request and ``apply``, so a holder that
+    stages.toml does not name came from a tag pushed by hand (or ``gto assign``) past review and
+    gates: a problem. When stages.toml changed after the stage's last tag, ``apply`` has simply
+    not run yet: a warning.
+    """
+    guarded = [s for s in cfg.stages if policy(cfg, s).require_pr]
+    if not guarded:
+        return [], []
+    try:
+        desired = read_stages(git.read_blob(f"{main}:stages.toml"))
+    except StageError as e:
+        return [e.message], []
+    p = git.run("log", "-1", "--format=%ct", main, "--", "stages.toml", check=False)
+    changed_at = int(p.stdout.strip() or 0) if p.returncode == 0 else 0
+    problems: list[str] = []
+    warnings: list[str] = []
+    for name, st in sorted(states.items()):
+        for stage in guarded:
+            holder = st.stages.get(stage)
+            want = desired.get(name, {}).get(stage)
+            if holder == (want.removeprefix("v") if want else None):
+                continue
+            if holder is None:
+                warnings.append(f"{name}: stages.toml gives {stage} to {want}, but no stage tag does: run gitreg apply")
+                continue
+            tags = [e for e in st.events if e.kind is Kind.ASSIGN and e.stage == stage and e.version == holder]
+            last = max(tags, key=lambda e: (e.counter or 0, e.time))
+            if want is not None and changed_at > last.time:
+                warnings.append(f"{name}: stages.toml gives {stage} to {want}, not yet applied: run gitreg apply")
+                continue
+            problems.append(
+                f"{last.tag}: gives {stage} to v{holder} but stages.toml on main says {want or 'nobody'}; "
+                f"{stage} requires a reviewed pull request, so this tag skipped review and gates"
+            )
+    return problems, warnings

@@ -1,0 +1,143 @@
+"""Registering a version: artifacts hashed once into LFS, then one commit and one tag, published together.
+
+Objects go up first, so no ref can ever name a missing object; the commit (sidecar, pointers,
+model card under ``models/<name>/``) and the annotated version tag are built with plumbing on the
+cache clone and published by :func:`gitreg.registry.publish.publish` — on a lost race, rebuilt on
+the new ``main`` with the next free version number.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gitreg.core import sidecar as sidecar_mod
+from gitreg.core.refs import Kind, TagEvent, Version, check_name, tag_message, version_tag
+from gitreg.core.sidecar import Artifact, Sidecar
+from gitreg.core.state import ModelState
+from gitreg.errors import InvalidVersion, MetadataError, UsageError, VersionExists
+from gitreg.registry.backend import Backend
+from gitreg.registry.publish import Base, Write, publish
+from gitreg.registry.values import ModelVersion, iso
+from gitreg.store.git import work_tree_info
+
+
+def push_files(
+    backend: Backend,
+    paths: Sequence[str | os.PathLike[str]],
+    name: str,
+    *,
+    parent_ref: str | None,
+    version: str | None = None,
+    bump: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    params: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
+    description: str | None = None,
+    data: Sequence[str | os.PathLike[str]] = (),
+    signature: Mapping[str, Any] | None = None,
+    extra_sections: Mapping[str, Mapping[str, Any]] | None = None,
+    command: str | None = None,
+    framework: str | None = None,
+    artifact_info: Mapping[str, Mapping[str, Any]] | None = None,
+    sign: bool = False,
+) -> ModelVersion:
+    """See :meth:`gitreg.Registry.push_files`; ``parent_ref`` is already resolved."""
+    check_name(name)
+    if version is not None and bump is not None:
+        raise UsageError("give --version or --bump, not both")
+    explicit = Version.parse(version) if version is not None else None
+    if bump is not None and bump not in ("major", "minor", "patch"):
+        raise InvalidVersion(f"invalid bump {bump!r}: use major, minor or patch")
+    try:
+        checked = sidecar_mod.check_metrics(metrics or {})
+    except ValueError as e:
+        raise MetadataError(str(e)) from None
+    from gitreg.core import card
+    from gitreg.ml import artifacts as artifacts_mod
+    from gitreg.ml import metadata
+
+    inputs = artifacts_mod.collect([os.fspath(p) for p in paths])
+    lineage: dict[str, Any] = {
+        "code": work_tree_info(Path.cwd()),
+        "data": [metadata.data_fingerprint(d) for d in data],
+        "command": command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "parent": parent_ref,
+    }
+    backend.ensure_writable()
+    cache = backend.cache()
+    signer = backend.signer(cache) if sign else None  # a missing key fails before any upload
+    if explicit is not None:  # fail before uploading anything; publish re-checks after its fetch
+        backend.sync(cache)
+        st = backend.published_state(cache, name)
+        if st is not None and any(Version.parse(x) == explicit for x in st.versions):
+            raise VersionExists(version_tag(name, explicit))
+    pointers = backend.store_objects(cache, [inp.path for inp in inputs])
+    stored = {inp.kind: (inp, ptr) for inp, ptr in zip(inputs, pointers)}
+    pointer_blobs = {inp.stored_name: cache.hash_blob(p.text()) for inp, p in stored.values()}
+    onnx_in = stored.get("onnx")  # read from the file; the caller's keys (task, classes) add to it
+    sig = {**(onnx_in[0].info.get("signature", {}) if onnx_in else {}), **dict(signature or {})}
+    arts = {
+        kind: Artifact(
+            kind,
+            inp.stored_name,
+            p.oid,
+            p.size,
+            {
+                **{k: v for k, v in inp.info.items() if k != "signature"},
+                **dict((artifact_info or {}).get(kind, {})),
+            },
+        )
+        for kind, (inp, p) in stored.items()
+    }
+    sections: dict[str, Any] = {
+        "metrics": dict(checked),
+        "params": dict(params or {}),
+        "signature": sig,
+        "lineage": lineage,
+        "environment": metadata.environment(),
+    }
+    for k, v in (extra_sections or {}).items():
+        sections[k] = dict(v)
+    ident = backend.identity()
+
+    def attempt(base: Base) -> Write:
+        st = base.state
+        new = explicit or next_version(st, bump, bool(checked))
+        tag = version_tag(name, new)
+        if st is not None and any(Version.parse(x) == new for x in st.versions):
+            raise VersionExists(tag)
+        when = max(int(time.time()), (st.last_time + 1) if st else 0)
+        model = {
+            "name": name,
+            "version": str(new),
+            "created": iso(int(time.time())),
+            "author": f"{ident.name} <{ident.email}>",
+            "description": description,
+            "framework": framework or ("torch" if "torchscript" in stored else "onnx"),
+            "labels": dict(labels or {}) or None,
+        }
+        sc = Sidecar(model=model, artifacts=arts, **sections)
+        files: dict[str, str | None] = {f"models/{name}/{fn}": blob for fn, blob in pointer_blobs.items()}
+        files[f"models/{name}/model.toml"] = cache.hash_blob(sidecar_mod.dumps(sc))
+        files[f"models/{name}/README.md"] = cache.hash_blob(card.model_card(sc.to_dict(), tag))
+        commit = cache.commit(base.main, files, f"Register {name} v{new}", ident, when, replace_dirs=[f"models/{name}"])
+        msg = tag_message(TagEvent(Kind.REGISTER, name, str(new)))
+        tag_obj = cache.make_tag(tag, commit, msg, ident, when, sign=signer)
+        return Write((base.main_update(commit), base.tag_update(tag, tag_obj)), commit, tag, str(new))
+
+    w = publish(backend, cache, name, attempt, explicit_tag=explicit is not None)
+    return ModelVersion(name, w.version, w.tag, w.commit, iso(int(time.time())), ident.name, ident.email)
+
+
+def next_version(st: ModelState | None, bump: str | None, has_metrics: bool) -> Version:
+    """``--bump``, or the default: 1.0.0 first, then minor when metrics are given, else patch."""
+    versions = [Version.parse(v) for v in st.versions] if st else []
+    if not versions:
+        return Version(0, 0, 0).bump(bump) if bump else Version(1, 0, 0)
+    return max(versions).bump(bump or ("minor" if has_metrics else "patch"))
