@@ -1,7 +1,8 @@
 """Looking at what a model does: ``parity``, ``predict``, ``eval``, ``report``, ``card``, ``diff`` and
 ``dataset push``.
 
-These commands load onnxruntime, torch or matplotlib through the library, never at import time.
+``parity``, ``predict``, ``eval`` and ``report`` load onnxruntime, torch or matplotlib through the
+library when they run, never when the CLI is imported.
 """
 
 from __future__ import annotations
@@ -159,5 +160,4 @@ def dataset() -> None:
 @json_option
 def dataset_push(file: str, name: str, registry: str | None, as_json: bool) -> None:
     """Store an .npz (arrays X and y) as datasets/NAME.npz for gates and gitreg eval."""
-
     output.render_dataset(name, open_registry(registry).push_dataset(file, name), as_json)

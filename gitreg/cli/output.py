@@ -9,7 +9,6 @@ read commands stay fast to start.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -94,20 +93,11 @@ def render_models(models: Sequence[ModelSummary], as_json: bool) -> None:
     if as_json:
         emit_json([m.to_dict() for m in models])
         return
-    table(
-        [
-            (
-                m.name,
-                m.latest,
-                m.versions,
-                " ".join(f"{s}={v}" for s, v in m.stages.items()),
-                "deprecated" if m.deprecated else "",
-                m.updated,
-            )
-            for m in models
-        ],
-        ("NAME", "LATEST", "VERSIONS", "STAGES", "", "UPDATED"),
-    )
+    rows = []
+    for m in models:
+        stages = " ".join(f"{s}={v}" for s, v in m.stages.items())
+        rows.append((m.name, m.latest, m.versions, stages, "deprecated" if m.deprecated else "", m.updated))
+    table(rows, ("NAME", "LATEST", "VERSIONS", "STAGES", "", "UPDATED"))
 
 
 def render_versions(versions: Sequence[ModelVersion], as_json: bool) -> None:
@@ -234,15 +224,19 @@ def render_parity(mv: ModelVersion, report: ParityReport, as_json: bool) -> None
 
 
 def render_predictions(preds: Any, as_json: bool, output: str | None) -> None:
-    """Predictions as JSON, as CSV rows on stdout, or written whole (temporary file, then rename) to ``output``."""
+    """Predictions as JSON, as CSV rows on stdout, or as a CSV file at ``output`` (written whole or not at all)."""
     if as_json:
         emit_json(preds.tolist())
     elif output:
+        import io
+
         import numpy as np
 
-        tmp = f"{output}.{os.getpid()}.tmp"
-        np.savetxt(tmp, preds.reshape(len(preds), -1), delimiter=",", fmt="%.9g")
-        os.replace(tmp, output)
+        from gitreg.store.files import atomic_write
+
+        text = io.StringIO()
+        np.savetxt(text, preds.reshape(len(preds), -1), delimiter=",", fmt="%.9g")
+        atomic_write(output, text.getvalue())
         click.echo(f"{len(preds)} predictions -> {output}")
     else:
         for row in preds.reshape(len(preds), -1):

@@ -1,1 +1,3 @@
-"""ml"""
+"""Model tooling that knows no registry: export (torch, scikit-learn), ONNX reading without the onnx
+package (onnxscan, onnxcore, artifacts), metadata, parity, prediction, evaluation and HTML reports.
+Imports core and errors; torch, onnx, onnxruntime, sklearn and matplotlib load inside functions."""

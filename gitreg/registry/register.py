@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from gitreg.errors import InputError, ParityFailed
+from gitreg.ml.arrays import numeric_array
 from gitreg.ml.parity import run_parity
 from gitreg.registry.registry import Registry
 from gitreg.registry.values import ModelVersion
@@ -115,18 +116,13 @@ def push(
 
 
 def eval_x_of(eval_data: Any) -> np.ndarray | None:
+    """The X of ``eval_data`` (``(X, y)`` or X alone) as a numeric array; None without eval data."""
     if eval_data is None:
         return None
     x = eval_data[0] if isinstance(eval_data, (tuple, list)) else eval_data
-    if hasattr(x, "to_numpy"):
-        x = x.to_numpy()
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
+    arr = numeric_array(x, "eval_data X")
     if arr.ndim == 0 or len(arr) == 0:
         raise InputError("eval_data is empty: give (X, y) with at least one row")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise InputError(f"eval_data X has dtype {arr.dtype}; give numbers")
     return arr
 
 

@@ -44,6 +44,7 @@ from gitreg.registry.values import (
     iso,
 )
 from gitreg.store import lfs
+from gitreg.store.files import atomic_write
 from gitreg.store.git import CatFile, Git
 from gitreg.store.location import resolve
 
@@ -193,9 +194,7 @@ class Registry:
             written.append(str(target))
             total += ptr.size
         sidecar_path = out_dir / "model.toml"
-        tmp = out_dir / f".model.toml.{os.getpid()}.tmp"
-        tmp.write_bytes(raw)
-        os.replace(tmp, sidecar_path)
+        atomic_write(sidecar_path, raw)
         return PullResult(st.name, f"v{v.version}", (*written, str(sidecar_path)), total)
 
     def _pointer(self, cf: CatFile, base: str, art: Artifact, tag: str) -> lfs.Pointer:
