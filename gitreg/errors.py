@@ -27,6 +27,7 @@ optional ``hint:`` naming the next command) and the exception's ``exit_code``::
     ├── InputError                   data that does not fit the model's signature
     ├── ParityFailed                 exit 3   artifacts disagree with the model (carries its report)
     ├── GateFailed                   exit 3   a version failed its stage's gates (carries its report)
+    ├── DatasetExists                a dataset name that holds other data (replace with --force)
     ├── StageError                   unknown stage, stage needing a PR, version that cannot hold it
     ├── StageRace                    another promotion of the same stage landed first
     ├── TrainingFailed               the training function of push --from-python raised
@@ -187,6 +188,10 @@ class GateFailed(GitregError):
         self.report = report
 
 
+class DatasetExists(GitregError):
+    """A dataset name that already holds other data: replacing it needs ``--force``."""
+
+
 class StageError(GitregError):
     """An unknown stage, a stage that needs a pull request, a version that cannot hold a stage."""
 
@@ -215,3 +220,9 @@ class RuleError(GitregError):
         self.rule = rule
         self.column = column
         self.reason = reason
+
+
+def first_line(e: BaseException) -> str:
+    """One line for a third-party exception (runtimes raise pages; some raise none: then its type)."""
+    text = str(e).strip()
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), type(e).__name__)

@@ -34,7 +34,16 @@ def _case(kind: str):
     return RandomForestRegressor(n_estimators=10, random_state=0).fit(x[:, 1:], target), x[:, 1:], target
 
 
-@pytest.mark.parametrize("kind", ["logreg", "forest", "pipeline", "ridge", "forest-regressor"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("logreg", marks=pytest.mark.slow),  # fitting on all of digits takes ~2 s
+        "forest",
+        "pipeline",
+        "ridge",
+        "forest-regressor",
+    ],
+)
 def test_sklearn_push_parity_and_load(kind: str, registry: Registry) -> None:
     model, x, y = _case(kind)
     mv = gitreg.push(model, "skl", eval_data=(x, y), registry=registry)

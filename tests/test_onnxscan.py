@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from gitreg.errors import ArtifactError
+from gitreg.errors import ArtifactError, first_line
 from gitreg.ml import onnxscan
 from gitreg.ml.artifacts import describe_onnx, inspect_onnx
 from tests.support.onnxfiles import make_onnx
@@ -32,7 +32,7 @@ def verdict(fn, path: Path) -> tuple[bool, object]:
     except ArtifactError as e:
         return False, e.message.split(": ", 1)[1]  # drop the "<path> is not a valid ONNX model" prefix
     except Exception as e:
-        return False, str(e).splitlines()[0]
+        return False, first_line(e)
 
 
 def save(model: onnx.ModelProto, path: Path, ir: int = 8) -> Path:

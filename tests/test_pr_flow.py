@@ -373,6 +373,7 @@ def pr_branch(srv: Path, tmp_path: Path, name: str, edit: dict[str, str]) -> str
     return name
 
 
+@pytest.mark.slow
 def test_gate_changed_refuses_unknown_models_versions_and_stages(srv: Path, tmp_path: Path) -> None:
     stages = '[m]\nproduction = "v9.0.0"\nprod = "v1.0.0"\n\n[nope]\nproduction = "v1.0.0"\n'
     branch = pr_branch(srv, tmp_path, "bad-stages", {"stages.toml": stages})
@@ -395,6 +396,7 @@ def test_gate_changed_refuses_unknown_models_versions_and_stages(srv: Path, tmp_
     assert p.stderr.startswith("error: stages.toml in this pull request is not valid TOML")
 
 
+@pytest.mark.slow
 def test_gate_changed_fails_a_pr_that_edits_an_existing_version(srv: Path, tmp_path: Path) -> None:
     reg = registry_of(srv)
     sidecar = git("--git-dir", str(reg), "show", "main:models/m/model.toml")
@@ -437,6 +439,7 @@ def test_hand_pushed_stage_tag_is_reported_by_check(srv: Path, tmp_path: Path) -
     ) in p.stdout
 
 
+@pytest.mark.slow
 def test_direct_mode_and_option_conflicts(srv: Path, tmp_path: Path) -> None:
     reg = registry_of(srv)
     before = refs(reg)

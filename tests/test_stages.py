@@ -76,7 +76,8 @@ def test_gates_promotion_rollback_demotion(three: Registry, registry_path: Path)
         api.rollback("m", "production", to="1.0.0", registry=three)  # 0.90 >= 0.96 - 0.01 fails
 
 
-def test_rollback_to_a_worse_version_is_gated_and_demote_empties_the_stage(three: Registry, registry_path: Path):
+def _rollback_then_demote(three: Registry, registry_path: Path) -> list[tuple[str, str | None, str | None]]:
+    """Promote twice, roll back (gated, then forced), demote; returns the stage events of ``m``."""
     api.promote("m@v1.0.0", "production", registry=three)
     api.promote("m@v1.1.0", "production", registry=three)
     with pytest.raises(GitregError, match="failed the production gate") as e:
@@ -99,7 +100,18 @@ def test_rollback_to_a_worse_version_is_gated_and_demote_empties_the_stage(three
         ("unassignment", "1.1.0", "production"),
     ]
     assert history[-1] == ("unassignment", "1.0.0", "production")
+    return history
+
+
+@pytest.mark.slow
+def test_rollback_to_a_worse_version_is_gated_and_demote_empties_the_stage(three: Registry, registry_path: Path):
+    _rollback_then_demote(three, registry_path)
+
+
+@pytest.mark.gto
+def test_gto_reads_rollback_and_demotion_the_same(three: Registry, registry_path: Path):
     require_gto()
+    history = _rollback_then_demote(three, registry_path)
     gto = gto_json(["show"], registry_path)
     assert gto["m"]["stage"].get("production") is None
     gto_hist = [(e["event"], e["version"], e["stage"]) for e in gto_json(["history", "m"], registry_path)]
@@ -107,9 +119,7 @@ def test_rollback_to_a_worse_version_is_gated_and_demote_empties_the_stage(three
 
 
 def test_bad_stage_requests(three: Registry, registry_path: Path, tmp_path: Path) -> None:
-    with pytest.raises(
-        StageError, match="unknown stage 'prod': this registry's stages are staging, production"
-    ):
+    with pytest.raises(StageError, match="unknown stage 'prod': this registry's stages are staging, production"):
         api.promote("m@v1.0.0", "prod", registry=three)
     three.deprecate("m@v1.0.0")
     with pytest.raises(StageError, match=r"m@v1\.0\.0 is deregistered"):
@@ -156,6 +166,10 @@ def test_racing_promotions_one_wins_the_other_retries(three: Registry, registry_
     promotion.assign(three, "m@v1.0.0", "production", expect_current=None)
     with pytest.raises(StageRace, match="changed while this promotion ran"):
         promotion.assign(three, "m@v1.1.0", "production", expect_current=None)
+
+
+@pytest.mark.slow  # three real processes at once
+def test_concurrent_promotions_never_collide(three: Registry, registry_path: Path) -> None:
     # Real processes at once: counters never collide, every tag is distinct.
     procs = [
         subprocess.Popen(

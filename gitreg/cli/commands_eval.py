@@ -156,8 +156,26 @@ def dataset() -> None:
 @dataset.command(name="push")
 @click.argument("file", type=click.Path())
 @click.option("--name", "-n", required=True, help="Dataset name: lower-case letters, digits, '-', '_'.")
+@click.option("--force", is_flag=True, help="Replace a dataset of that name that holds other data.")
 @registry_option
 @json_option
-def dataset_push(file: str, name: str, registry: str | None, as_json: bool) -> None:
+def dataset_push(file: str, name: str, force: bool, registry: str | None, as_json: bool) -> None:
     """Store an .npz (arrays X and y) as datasets/NAME.npz for gates and gitreg eval."""
-    output.render_dataset(name, open_registry(registry).push_dataset(file, name), as_json)
+    output.render_dataset(name, open_registry(registry).push_dataset(file, name, force=force), as_json)
+
+
+@dataset.command(name="list")
+@registry_option
+@json_option
+def dataset_list(registry: str | None, as_json: bool) -> None:
+    """Every dataset in the registry with its rows, size and sha256."""
+    output.render_datasets(open_registry(registry).datasets(), as_json)
+
+
+@dataset.command(name="show")
+@click.argument("name")
+@registry_option
+@json_option
+def dataset_show(name: str, registry: str | None, as_json: bool) -> None:
+    """One dataset's fingerprint: path, rows, arrays, size, sha256, source file."""
+    output.render_dataset_detail(open_registry(registry).dataset(name), as_json)

@@ -286,6 +286,36 @@ def render_dataset(name: str, meta: Mapping[str, Any], as_json: bool) -> None:
         click.echo(f"datasets/{name}.npz  {meta['rows']} rows  sha256 {meta['sha256'][:12]}")
 
 
+def render_datasets(found: Sequence[Mapping[str, Any]], as_json: bool) -> None:
+    if as_json:
+        emit_json(list(found))
+        return
+    if not found:
+        click.echo("no datasets (add one: gitreg dataset push FILE --name NAME)")
+        return
+    rows = [(d["name"], d.get("rows"), d.get("size"), str(d.get("sha256", ""))[:12], d.get("source")) for d in found]
+    table(rows, ["NAME", "ROWS", "BYTES", "SHA256", "SOURCE"])
+
+
+def render_dataset_detail(meta: Mapping[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(meta)
+        return
+    for key in ("name", "path", "rows", "size", "sha256", "source"):
+        if meta.get(key) is not None:
+            click.echo(f"{key:<8}{meta[key]}")
+    for array, spec in sorted(dict(meta.get("arrays") or {}).items()):
+        click.echo(f"array   {array}: {spec.get('dtype')} {spec.get('shape')}")
+
+
+def data_line(data: Mapping[str, Any] | None) -> str | None:
+    """Which data a verdict rests on: ``data datasets/x.npz  540 rows  sha256 1a2b3c4d5e6f``."""
+    if not data:
+        return None
+    rows = f"  {data['rows']} rows" if data.get("rows") is not None else ""
+    return f"data {data.get('name')}{rows}  sha256 {str(data.get('sha256'))[:12]}"
+
+
 # -- stages and gates --------------------------------------------------------------------------------
 def render_promotion_request(req: PromotionRequest, as_json: bool) -> None:
     if as_json:
@@ -317,11 +347,16 @@ def gate_verdict(report: GateReport, stage: str) -> str:
 
 def render_gate(report: GateReport, stage: str, as_json: bool, summary_md: str | None) -> None:
     if summary_md:
-        append_summary(summary_md, f"### gitreg gate: {report.ref} -> {stage}\n\n{report.result.markdown()}\n")
+        line = data_line(report.data)
+        data = f"\n{line.replace('data ', 'Data: ', 1)}\n" if line else ""
+        append_summary(summary_md, f"### gitreg gate: {report.ref} -> {stage}\n\n{report.result.markdown()}\n{data}")
     if as_json:
         emit_json(report.to_dict())
         return
     click.echo(report.result.table())
+    line = data_line(report.data)
+    if line:
+        click.echo(line)
     click.echo(gate_verdict(report, stage))
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import tomli_w
 
 from gitreg.core.refs import Kind
-from gitreg.core.state import ModelState
+from gitreg.core.state import ModelState, TagRecord, fold
 from gitreg.errors import StageError
 
 if TYPE_CHECKING:
@@ -105,17 +105,63 @@ def check_can_hold(st: ModelState, version: str, stage: str) -> None:
         raise StageError(f"{st.name}@v{version} already holds {stage}")
 
 
+ROLLBACK_NOTE = "; gitreg: rollback"  # in the subject of a stage tag written by ``gitreg rollback``
+
+
 def previous_holder(st: ModelState, stage: str) -> str | None:
-    """The version that held ``stage`` before its current holder (live versions only)."""
+    """Where ``gitreg rollback`` takes ``stage``: back through its history, never forward again.
+
+    The stage's assignments form a chain of holders. A plain promotion pushes onto it; a rollback
+    pops back to the version it restored and marks the version it rolled back *from* as bad (until
+    that version is promoted again on purpose); a demotion or unassignment takes its version off.
+    The answer is the newest version on the chain below the current holder that is live and not
+    marked bad, so rolling back twice goes two steps back instead of toggling.
+    """
     current = st.stages.get(stage)
-    holders: list[str] = []
-    for e in st.events:
-        if e.kind is Kind.ASSIGN and e.stage == stage and e.version:
-            holders.append(e.version)
-    for v in reversed(holders):
-        if v != current and v in st.versions and not st.versions[v].deregistered:
+    chain: list[str] = []
+    bad: set[str] = set()
+    for e in sorted((e for e in st.events if e.stage == stage and e.version), key=lambda e: (e.counter or 0, e.time)):
+        v = e.version
+        assert v is not None
+        if e.kind is Kind.UNASSIGN:
+            chain = [x for x in chain if x != v]
+        elif ROLLBACK_NOTE in e.message:
+            if chain:
+                bad.add(chain[-1])
+            if v in chain:
+                del chain[chain.index(v) + 1 :]
+            else:
+                chain.append(v)
+        else:
+            bad.discard(v)
+            chain = [x for x in chain if x != v] + [v]
+    for v in reversed(chain):
+        if v != current and v not in bad and v in st.versions and not st.versions[v].deregistered:
             return v
     return None
+
+
+def holders_after(st: ModelState, new: list[TagRecord]) -> dict[str, str]:
+    """Stage holders of ``st`` once the tags ``new`` exist: GTO's fold, so stages.toml can say the same."""
+    old = [TagRecord(e.tag, e.commit, True, e.time, "+0000", e.author, e.author_email, e.message) for e in st.events]
+    after = fold(old + new).get(st.name)
+    return dict(after.stages) if after is not None else {}
+
+
+def restage(
+    stages: dict[str, dict[str, str]], name: str, holders: Mapping[str, str], affected: list[str]
+) -> dict[str, dict[str, str]]:
+    """``stages`` (stages.toml) with ``name``'s ``affected`` stages set to ``holders`` (removed when none)."""
+    model = dict(stages.get(name, {}))
+    for stage in affected:
+        if stage in holders:
+            model[stage] = f"v{holders[stage]}"
+        else:
+            model.pop(stage, None)
+    out = {k: v for k, v in stages.items() if k != name}
+    if model:
+        out[name] = model
+    return out
 
 
 def active_holders(st: ModelState, stage: str) -> list[str]:

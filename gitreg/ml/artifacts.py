@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gitreg.core.sidecar import ARTIFACT_FILES
-from gitreg.errors import ArtifactError
+from gitreg.errors import ArtifactError, first_line
 
 SUFFIX_KIND = {".onnx": "onnx", ".pt": "torchscript"}
 
@@ -106,7 +106,9 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
         onnxcore.check_model(skeleton.model)
         skeleton.check_sizes()  # what the skeleton's placeholders hid from the checker
     except Exception as e:
-        raise ArtifactError(f"{path} is not a valid ONNX model: {str(e).splitlines()[0]}") from None
+        # first_line: onnx's checker can raise a ValidationError whose message is empty (seen with
+        # Debian's Python 3.11.2); the error then names the exception's type.
+        raise ArtifactError(f"{path} is not a valid ONNX model: {first_line(e)}") from None
     return describe_onnx(model)
 
 

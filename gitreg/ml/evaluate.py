@@ -46,6 +46,7 @@ class Evaluation:
     confusion: Sequence[Sequence[int]] = ()
     per_class: Mapping[str, Mapping[str, float | int]] = field(default_factory=dict)
     curves: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    data: Mapping[str, Any] = field(default_factory=dict)  # what was evaluated on: name, sha256, size, rows
 
     @property
     def rows_per_second(self) -> float:
@@ -65,6 +66,8 @@ class Evaluation:
             out["labels"] = [_plain(v) for v in self.labels]
             out["confusion"] = [[int(c) for c in row] for row in self.confusion]
             out["per_class"] = {k: {m: _plain(v) for m, v in d.items()} for k, d in self.per_class.items()}
+        if self.data:
+            out["data"] = {k: _plain(v) for k, v in self.data.items() if v is not None}
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gitreg.errors import InputError
+from gitreg.errors import InputError, first_line
 from gitreg.ml.arrays import is_numeric
 
 DEFAULT_RTOL = 1e-4
@@ -198,9 +198,3 @@ def run_parity(
             broken.append(Pair(rt, reference, n, inf, inf, False, problem=f"{rt} failed: {first_line(e)}"))
     report = check(outputs, reference, rtol, atol, classifier)
     return Report(rtol, atol, report.pairs + tuple(broken))
-
-
-def first_line(e: BaseException) -> str:
-    """The first non-empty line of an exception's message (runtimes raise pages)."""
-    text = str(e).strip()
-    return next((ln.strip() for ln in text.splitlines() if ln.strip()), type(e).__name__)

@@ -108,15 +108,14 @@ def _check_objects(
 
 
 def drift(git: Git, main: str, states: Mapping[str, ModelState], cfg: RegistryConfig) -> tuple[list[str], list[str]]:
-    """(problems, warnings): stage tags of ``require_pr`` stages that disagree with stages.toml on main.
+    """(problems, warnings): stage tags that disagree with stages.toml on main.
 
-    On such a stage every change goes through a merged pull request and ``apply``, so a holder that
-    stages.toml does not name came from a tag pushed by hand (or ``gto assign``) past review and
-    gates: a problem. When stages.toml changed after the stage's last tag, ``apply`` has simply
-    not run yet: a warning.
+    gitreg writes both in one atomic write, so a disagreement came from plain git (a tag pushed by
+    hand, ``gto assign``, an edited stages.toml) — a problem; on a ``require_pr`` stage such a tag
+    also skipped review and gates. When stages.toml changed after the stage's last tag, ``apply``
+    has simply not run yet (a merged promotion pull request): a warning.
     """
-    guarded = [s for s in cfg.stages if policy(cfg, s).require_pr]
-    if not guarded:
+    if not cfg.stages:
         return [], []
     try:
         desired = read_stages(git.read_blob(f"{main}:stages.toml"))
@@ -127,21 +126,34 @@ def drift(git: Git, main: str, states: Mapping[str, ModelState], cfg: RegistryCo
     problems: list[str] = []
     warnings: list[str] = []
     for name, st in sorted(states.items()):
-        for stage in guarded:
+        for stage in cfg.stages:
             holder = st.stages.get(stage)
             want = desired.get(name, {}).get(stage)
             if holder == (want.removeprefix("v") if want else None):
                 continue
+            tags = [e for e in st.events if e.stage == stage]
+            last_time = max((e.time for e in tags), default=0)
+            if want is not None and changed_at > last_time:  # a merged promotion pull request
+                state = "but no stage tag does" if holder is None else "not yet applied"
+                warnings.append(f"{name}: stages.toml gives {stage} to {want}, {state}: run gitreg apply")
+                continue
             if holder is None:
-                warnings.append(f"{name}: stages.toml gives {stage} to {want}, but no stage tag does: run gitreg apply")
+                problems.append(
+                    f"{name}: stages.toml gives {stage} to {want}, but no stage tag does "
+                    f"(run gitreg apply to tag it, or gitreg demote {name} --stage {stage})"
+                )
                 continue
-            tags = [e for e in st.events if e.kind is Kind.ASSIGN and e.stage == stage and e.version == holder]
-            last = max(tags, key=lambda e: (e.counter or 0, e.time))
-            if want is not None and changed_at > last.time:
-                warnings.append(f"{name}: stages.toml gives {stage} to {want}, not yet applied: run gitreg apply")
-                continue
-            problems.append(
-                f"{last.tag}: gives {stage} to v{holder} but stages.toml on main says {want or 'nobody'}; "
-                f"{stage} requires a reviewed pull request, so this tag skipped review and gates"
-            )
+            assigned = [e for e in tags if e.kind is Kind.ASSIGN and e.version == holder]
+            last = max(assigned, key=lambda e: (e.counter or 0, e.time)) if assigned else None
+            where = last.tag if last is not None else f"{name}#{stage}"
+            if policy(cfg, stage).require_pr:
+                problems.append(
+                    f"{where}: gives {stage} to v{holder} but stages.toml on main says {want or 'nobody'}; "
+                    f"{stage} requires a reviewed pull request, so this tag skipped review and gates"
+                )
+            else:
+                problems.append(
+                    f"{where}: gives {stage} to v{holder} but stages.toml on main says {want or 'nobody'} "
+                    "(changed with plain git); promote or demote with gitreg to make them agree"
+                )
     return problems, warnings

@@ -15,9 +15,10 @@ import numpy as np
 import tomli_w
 
 from gitreg.core.refs import check_name
-from gitreg.errors import ArtifactError, InputError
+from gitreg.core.sidecar import tomllib
+from gitreg.errors import ArtifactError, DatasetExists, InputError
 from gitreg.registry.backend import Backend
-from gitreg.registry.publish import Base, Write, publish
+from gitreg.registry.publish import Base, Unchanged, Write, publish
 from gitreg.store import lfs
 from gitreg.store.location import cache_home
 
@@ -43,8 +44,12 @@ def _validate(path: Path) -> dict[str, Any]:
     }
 
 
-def push(backend: Backend, file: str | Path, name: str) -> dict[str, Any]:
-    """Store ``file`` as ``datasets/<name>.npz``; returns its fingerprint."""
+def push(backend: Backend, file: str | Path, name: str, force: bool = False) -> dict[str, Any]:
+    """Store ``file`` as ``datasets/<name>.npz``; returns its fingerprint.
+
+    A name that already holds other data is refused unless ``force``: gates judge candidates on that
+    data, and replacing it silently would change every later verdict. The same bytes again are a no-op.
+    """
     check_name(name, "dataset")
     path = Path(file)
     info = _validate(path)
@@ -55,14 +60,64 @@ def push(backend: Backend, file: str | Path, name: str) -> dict[str, Any]:
     meta = {"name": name, "sha256": ptr.oid, "size": ptr.size, "source": path.name, **info}
     pointer_blob = cache.hash_blob(ptr.text())
     meta_blob = cache.hash_blob(tomli_w.dumps({"dataset": meta}))
+    rel = f"datasets/{name}.npz"
 
     def attempt(base: Base) -> Write:
-        files: dict[str, str | None] = {f"datasets/{name}.npz": pointer_blob, f"datasets/{name}.toml": meta_blob}
-        commit = cache.commit(base.main, files, f"Add dataset {name}", ident, int(time.time()))
+        current = lfs.parse_pointer(cache.read_blob(f"{base.main}:{rel}"))
+        if current is not None and current.oid == ptr.oid:
+            raise Unchanged
+        if current is not None and not force:
+            raise DatasetExists(
+                f"dataset {name} already holds other data (sha256 {current.oid[:12]}…, {current.size} bytes); "
+                "gates judge candidates on it, so it is not replaced silently",
+                hint=f"push it under a new name, or replace it: gitreg dataset push {path} --name {name} --force",
+            )
+        files: dict[str, str | None] = {rel: pointer_blob, f"datasets/{name}.toml": meta_blob}
+        verb = "Replace" if current is not None else "Add"
+        commit = cache.commit(base.main, files, f"{verb} dataset {name}", ident, int(time.time()))
         return Write((base.main_update(commit),), commit)
 
-    publish(backend, cache, "", attempt)
+    try:
+        publish(backend, cache, "", attempt)
+    except Unchanged:
+        pass
     return meta
+
+
+def list_datasets(backend: Backend) -> list[dict[str, Any]]:
+    """Every dataset on main with its fingerprint (``datasets/*.toml``): one ls-tree, one cat-file."""
+    view = backend.view()
+    if view is None:
+        return []
+    listed = view.git.run("ls-tree", "--name-only", f"{view.main}:datasets", check=False)
+    entries = listed.stdout.split() if listed.returncode == 0 else []
+    names = sorted(n[: -len(".npz")] for n in entries if n.endswith(".npz"))
+    out = []
+    with view.git.cat_file() as cf:
+        blobs = cf.get_many([f"{view.main}:datasets/{n}.toml" for n in names])
+        pointers = cf.get_many([f"{view.main}:datasets/{n}.npz" for n in names])
+    for n, blob, raw in zip(names, blobs, pointers):
+        meta: dict[str, Any] = {"name": n}
+        if blob is not None:
+            try:
+                meta.update(tomllib.loads(blob.decode("utf-8", errors="replace")).get("dataset", {}))
+            except tomllib.TOMLDecodeError:
+                pass
+        ptr = lfs.parse_pointer(raw)
+        if ptr is not None:  # the pointer is the truth; the .toml beside it describes it
+            meta["sha256"], meta["size"] = ptr.oid, ptr.size
+        meta["path"] = f"datasets/{n}.npz"
+        out.append(meta)
+    return out
+
+
+def show(backend: Backend, name: str) -> dict[str, Any]:
+    """One dataset's fingerprint; ArtifactError naming the known ones when there is none."""
+    found = {d["name"]: d for d in list_datasets(backend)}
+    if name not in found:
+        known = ", ".join(found) or "none"
+        raise ArtifactError(f"the registry has no dataset {name} (it has: {known})", hint="see: gitreg dataset list")
+    return found[name]
 
 
 def fetch(backend: Backend, rel: str) -> Path:

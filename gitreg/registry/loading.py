@@ -7,6 +7,7 @@ verified) when absent or altered. Heavy libraries (onnxruntime, torch) load insi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -18,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from gitreg.core.sidecar import Sidecar
-from gitreg.errors import ArtifactError, InputError, MissingDependency, UsageError
+from gitreg.errors import ArtifactError, InputError, MissingDependency, UsageError, first_line
 from gitreg.ml import parity as parity_mod
-from gitreg.ml.parity import first_line, run_parity
+from gitreg.ml.parity import run_parity
 from gitreg.registry.registry import Registry
 from gitreg.registry.values import ModelVersion, iso
 from gitreg.store import location
@@ -210,9 +211,10 @@ def evaluate(reg: Registry, ref: str, data: Any, target: str | None = None) -> t
     in the registry, or an ``(X, y)`` pair). Returns (ModelVersion, :class:`gitreg.ml.evaluate.Evaluation`)."""
     from gitreg.ml import evaluate as evaluate_mod
 
-    x, y, _ = _eval_data(reg, data, target, fingerprint=False)
+    x, y, info = _eval_data(reg, data, target)
     model = load(reg, ref)
-    return model.version, evaluate_mod.evaluate(model, x, y)
+    ev = evaluate_mod.evaluate(model, x, y)
+    return model.version, dataclasses.replace(ev, data=info)
 
 
 def _eval_data(
@@ -259,8 +261,8 @@ def record_evaluation(reg: Registry, ref: str, data: Any, target: str | None = N
 
     x, y, info = _eval_data(reg, data, target)
     model = load(reg, ref)
-    ev = evaluate_mod.evaluate(model, x, y)
-    section = {**ev.to_section(), "data": info, "evaluated": _now()}
+    ev = dataclasses.replace(evaluate_mod.evaluate(model, x, y), data=info)
+    section = {**ev.to_section(), "evaluated": _now()}
     return model.version, ev, records.record(reg.backend, model.version, section)
 
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from gitreg.core.refs import Kind, TagEvent, Version, format_tag, parse_reference, tag_message
 from gitreg.core.settings import RegistryConfig
 from gitreg.core.sidecar import Artifact
-from gitreg.core.state import ModelState, VersionState
+from gitreg.core.stages import dump_stages, holders_after, read_stages, restage
+from gitreg.core.state import ModelState, TagRecord, VersionState
 from gitreg.errors import (
     ArtifactError,
     GitregError,
@@ -293,8 +294,22 @@ class Registry:
                 raise InvalidReference(f"deprecate takes NAME, NAME@vX.Y.Z or NAME#STAGE, not {text!r}")
             tag = format_tag(ev)
             when = max(int(time.time()), st.last_time + 1)
-            tag_obj = cache.make_tag(tag, target, tag_message(ev), ident, when)
-            return Write((base.tag_update(tag, tag_obj),), target, tag, ev.version or "")
+            msg = tag_message(ev)
+            tag_obj = cache.make_tag(tag, target, msg, ident, when)
+            update = base.tag_update(tag, tag_obj)
+            # A deregistered holder or an unassigned stage hands the stage on (GTO's fold): stages.toml
+            # says the same in the same write, so `apply` never resurrects what was taken away.
+            affected = [reference.stage] if reference.stage else st.stages_of(ev.version) if ev.version else []
+            if not affected:
+                return Write((update,), target, tag, ev.version or "")
+            record = TagRecord(tag, target, True, when, "+0000", ident.name, ident.email, msg)
+            holders = holders_after(st, [record])
+            stages = restage(read_stages(cache.read_blob(f"{base.main}:stages.toml")), st.name, holders, affected)
+            blob = cache.hash_blob(dump_stages(stages))
+            what = f"{st.name}#{reference.stage}" if reference.stage else f"{st.name}@v{ev.version}"
+            message = f"Deprecate {what}: stages.toml follows the stage tags"
+            commit = cache.commit(base.main, {"stages.toml": blob}, message, ident, when)
+            return Write((base.main_update(commit), update), commit, tag, ev.version or "")
 
         tag = publish(self.backend, cache, reference.name, attempt).tag
         return self.published_event(cache, reference.name, tag)
@@ -319,11 +334,27 @@ class Registry:
         return verify_mod.verify(self.backend, ref, allow_unsigned=allow_unsigned, allowed_signers=allowed_signers)
 
     # -- datasets -------------------------------------------------------------------------------
-    def push_dataset(self, file: str | os.PathLike[str], name: str) -> dict[str, Any]:
-        """Store ``file`` (``.npz`` with X, y) as ``datasets/<name>.npz`` on main; returns its fingerprint."""
+    def push_dataset(self, file: str | os.PathLike[str], name: str, force: bool = False) -> dict[str, Any]:
+        """Store ``file`` (``.npz`` with X, y) as ``datasets/<name>.npz`` on main; returns its fingerprint.
+
+        A name that already holds other data is refused (:class:`~gitreg.errors.DatasetExists`)
+        unless ``force``: gates judge candidates on it.
+        """
         from gitreg.registry import datasets
 
-        return datasets.push(self.backend, Path(file), name)
+        return datasets.push(self.backend, Path(file), name, force=force)
+
+    def datasets(self) -> builtins.list[dict[str, Any]]:
+        """Every dataset on main: name, path, sha256, size, rows, arrays, source."""
+        from gitreg.registry import datasets
+
+        return datasets.list_datasets(self.backend)
+
+    def dataset(self, name: str) -> dict[str, Any]:
+        """One dataset's fingerprint (see :meth:`datasets`)."""
+        from gitreg.registry import datasets
+
+        return datasets.show(self.backend, name)
 
     # -- check ----------------------------------------------------------------------------------
     def check(self) -> CheckReport:

@@ -8,6 +8,7 @@ same for the version holding the stage now, so a rule can say "no worse than pro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ class GateReport:
     stage: str
     current: str | None  # the holder the rules were judged against
     result: verdict.GateResult
+    data: Mapping[str, Any] | None = None  # the data eval.* rules ran on: name, sha256, size, rows
 
     @property
     def passed(self) -> bool:
@@ -35,7 +37,8 @@ class GateReport:
         return [o.rule for o in self.result.outcomes if o.passed is False]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ref": self.ref, "stage": self.stage, "current": self.current, **self.result.to_dict()}
+        data = dict(self.data) if self.data is not None else None
+        return {"ref": self.ref, "stage": self.stage, "current": self.current, "data": data, **self.result.to_dict()}
 
 
 def _needs(rules: tuple[str, ...], root: str) -> bool:
@@ -90,11 +93,17 @@ def run(reg: Registry, ref: str, stage: str, data: str | None = None, target: st
     holder = reg.backend.model_state(mv.name).stages.get(stage)
     need_eval = _needs(pol.rules, "eval") or _needs(pol.rules, "current.eval")
     path = data_path(reg, pol, data) if need_eval else None
-    ctx = context(reg, mv, path, _needs(pol.rules, "eval"))
+    ctx = context(reg, mv, path, _needs(pol.rules, "eval"), target)
     current = None
     if holder is not None and holder != mv.version and _needs(pol.rules, "current"):
         cur = reg.show(f"{mv.name}@v{holder}")
-        current = context(reg, cur, path, _needs(pol.rules, "current.eval"))
+        current = context(reg, cur, path, _needs(pol.rules, "current.eval"), target)
     ctx["current"] = current
     result = verdict.evaluate_all(pol.rules, ctx)
-    return GateReport(mv.ref, stage, f"v{holder}" if holder else None, result)
+    fingerprint = None
+    if path is not None:  # which bytes the verdict rests on: a report names its data by hash
+        from gitreg.ml import metadata
+
+        fingerprint = metadata.data_fingerprint(path)
+        fingerprint["name"] = data or pol.data or fingerprint["name"]
+    return GateReport(mv.ref, stage, f"v{holder}" if holder else None, result, fingerprint)

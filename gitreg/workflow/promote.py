@@ -66,7 +66,14 @@ def rollback(
     reason: str | None = None,
     sign: bool = False,
 ) -> tuple[HistoryEvent, GateReport | None]:
-    """Give ``stage`` back to its previous holder (or ``to``), through the gates unless ``force``."""
+    """Give ``stage`` back to its previous holder (or ``to``), through the gates unless ``force``.
+
+    The previous holder is found by :func:`gitreg.core.stages.previous_holder`: back through the
+    stage's history, skipping versions already rolled back from, so a second rollback goes one
+    step further back instead of restoring the version the first one removed.
+    """
+    if force and not reason:
+        raise UsageError("--force needs --reason: skipping gates is recorded with who and why")
     if to is None:
         st = reg.backend.states(reg.backend.view(), name).get(name)
         if st is None:
