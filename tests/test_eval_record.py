@@ -13,7 +13,7 @@ from sklearn.metrics import accuracy_score
 
 import gitreg
 from gitreg import Registry
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from tests.support.repo import git
 
 
@@ -38,8 +38,8 @@ def test_record_keeps_tag_and_main_and_shows_in_show_and_history(registry: Regis
     main_before = git(*gd, "rev-parse", "main")
     reg = ["--registry", str(registry_path)]
 
-    p = run_cli("eval", "iris@v1.0.0", "--data", "hold.npz", "--record", "--json", *reg)
-    assert p.returncode == 0, p.stderr
+    p = invoke("eval", "iris@v1.0.0", "--data", "hold.npz", "--record", "--json", *reg)
+    assert p.exit_code == 0, p.stderr
     body = json.loads(p.stdout)
     expected = accuracy_score(yh, model.predict(xh.astype(np.float32)))
     assert body["metrics"]["accuracy"] == expected
@@ -54,26 +54,26 @@ def test_record_keeps_tag_and_main_and_shows_in_show_and_history(registry: Regis
     changed = git(*gd, "diff", "--name-only", "iris@v1.0.0", rec["commit"]).split()
     assert changed == ["models/iris/README.md", "models/iris/model.toml"]  # never the artifact pointers
 
-    shown = json.loads(run_cli("show", "iris@v1.0.0", "--json", *reg).stdout)
+    shown = json.loads(invoke("show", "iris@v1.0.0", "--json", *reg).stdout)
     ev = shown["sidecar"]["evaluation"]
     assert ev["accuracy"] == expected and ev["samples"] == len(yh)
     assert ev["data"]["name"] == "hold.npz" and len(ev["data"]["sha256"]) == 64
-    assert "evaluation" not in json.loads(run_cli("show", "iris@v1.1.0", "--json", *reg).stdout)["sidecar"]
+    assert "evaluation" not in json.loads(invoke("show", "iris@v1.1.0", "--json", *reg).stdout)["sidecar"]
 
     # A second record (other data) stacks on the first; show reads the newest, history lists both.
     np.savez("half.npz", X=xh[:20].astype(np.float32), y=yh[:20])
-    p = run_cli("eval", "iris@v1.0.0", "--data", "half.npz", "--record", *reg)
-    assert p.returncode == 0, p.stderr
+    p = invoke("eval", "iris@v1.0.0", "--data", "half.npz", "--record", *reg)
+    assert p.exit_code == 0, p.stderr
     assert "iris@v1.0.0 is unchanged" in p.stdout
-    assert json.loads(run_cli("show", "iris@v1.0.0", "--json", *reg).stdout)["sidecar"]["evaluation"]["samples"] == 20
-    events = json.loads(run_cli("history", "iris", "--json", *reg).stdout)
+    assert json.loads(invoke("show", "iris@v1.0.0", "--json", *reg).stdout)["sidecar"]["evaluation"]["samples"] == 20
+    events = json.loads(invoke("history", "iris", "--json", *reg).stdout)
     kinds = [(e["event"], e["version"]) for e in events]
     assert kinds.count(("evaluation", "1.0.0")) == 2
     assert kinds.index(("registration", "1.1.0")) < kinds.index(("evaluation", "1.0.0"))
     assert git(*gd, "rev-parse", "iris@v1.0.0") == tag_before and git(*gd, "rev-parse", "main") == main_before
 
     # The registry stays consistent, and the model card of the record carries the measured metrics.
-    assert run_cli("check", *reg).returncode == 0
+    assert invoke("check", *reg).exit_code == 0
     card = git(*gd, "show", f"{rec['git_ref']}:models/iris/README.md")
     assert "accuracy" in card
 
@@ -81,15 +81,15 @@ def test_record_keeps_tag_and_main_and_shows_in_show_and_history(registry: Regis
 def test_record_through_a_remote_registry_and_bad_data(registry: Registry, registry_path: Path, tmp_path: Path) -> None:
     _push_two(registry)
     remote = f"file://{registry_path}"
-    p = run_cli("eval", "iris", "--data", "hold.npz", "--record", "--registry", remote)
-    assert p.returncode == 0, p.stderr
+    p = invoke("eval", "iris", "--data", "hold.npz", "--record", "--registry", remote)
+    assert p.exit_code == 0, p.stderr
     assert git("--git-dir", str(registry_path), "rev-parse", "--verify", "-q", "refs/gitreg/evaluations/iris/v1.1.0")
-    shown = json.loads(run_cli("show", "iris", "--json", "--registry", remote).stdout)
+    shown = json.loads(invoke("show", "iris", "--json", "--registry", remote).stdout)
     assert shown["sidecar"]["evaluation"]["samples"] == 50
 
     np.savez("wide.npz", X=np.zeros((3, 7), np.float32), y=np.zeros(3, np.int64))
-    p = run_cli("eval", "iris@v1.0.0", "--data", "wide.npz", "--record", "--registry", str(registry_path))
-    assert p.returncode == 1 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    p = invoke("eval", "iris@v1.0.0", "--data", "wide.npz", "--record", "--registry", str(registry_path))
+    assert p.exit_code == 1 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert "feature" in p.stderr
     out = git("--git-dir", str(registry_path), "for-each-ref", "refs/gitreg/evaluations/iris/v1.0.0")
     assert out == ""  # nothing recorded for the failed evaluation
@@ -100,10 +100,10 @@ def test_diff_compares_recorded_evaluations(registry: Registry, registry_path: P
     _push_two(registry)
     reg = ["--registry", str(registry_path)]
     for ref in ("iris@v1.0.0", "iris@v1.1.0"):
-        assert run_cli("eval", ref, "--data", "hold.npz", "--record", *reg).returncode == 0
-    a = json.loads(run_cli("show", "iris@v1.0.0", "--json", *reg).stdout)["sidecar"]["evaluation"]
-    b = json.loads(run_cli("show", "iris@v1.1.0", "--json", *reg).stdout)["sidecar"]["evaluation"]
-    d = json.loads(run_cli("diff", "iris@v1.0.0", "iris@v1.1.0", "--json", *reg).stdout)
+        assert invoke("eval", ref, "--data", "hold.npz", "--record", *reg).exit_code == 0
+    a = json.loads(invoke("show", "iris@v1.0.0", "--json", *reg).stdout)["sidecar"]["evaluation"]
+    b = json.loads(invoke("show", "iris@v1.1.0", "--json", *reg).stdout)["sidecar"]["evaluation"]
+    d = json.loads(invoke("diff", "iris@v1.0.0", "iris@v1.1.0", "--json", *reg).stdout)
     acc = d["evaluation"]["accuracy"]
     assert (acc["a"], acc["b"]) == (a["accuracy"], b["accuracy"])
     assert abs(acc["delta"] - (b["accuracy"] - a["accuracy"])) < 1e-12

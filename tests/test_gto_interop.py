@@ -384,7 +384,7 @@ def test_unassigning_the_newer_holder_falls_back_to_the_older(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known divergence (DESIGN §4): gitreg orders stage events by #N counter, GTO by tagger "
+    reason="known divergence (README, GTO interop): gitreg orders stage events by #N counter, GTO by tagger "
     "second with ties going to the earliest-registered version; gitreg's own writes never tie",
 )
 def test_same_second_assignments_tie_break(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gitreg import Registry
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from tests.support.onnxfiles import make_onnx
 from tests.support.repo import git
 from tests.support.servers import HttpServer, http_registry
@@ -197,8 +197,8 @@ def test_check_over_http_detects_missing_object(served: tuple[Path, str], server
     report = reg.check()
     assert report.ok, report.problems
     assert (report.versions, report.objects, report.problems) == (2, 2, ())
-    clean = run_cli("check", "--registry", url)
-    assert clean.returncode == 0, clean.stderr
+    clean = invoke("check", "--registry", url)
+    assert clean.exit_code == 0, clean.stderr
     assert clean.stdout.strip().splitlines()[-1].startswith("ok: 2 versions, 2 artifact objects")
 
     lfs_object(server, sha256(f1)).unlink()
@@ -210,20 +210,20 @@ def test_check_over_http_detects_missing_object(served: tuple[Path, str], server
     assert sha256(f1)[:12] in report.problems[0]
     assert (report.versions, report.objects) == (2, 2)
 
-    cli = run_cli("check", "--registry", url)
-    assert cli.returncode == 3, (cli.stdout, cli.stderr)
+    cli = invoke("check", "--registry", url)
+    assert cli.exit_code == 3, (cli.stdout, cli.stderr)
     assert "Traceback" not in cli.stderr
     assert any(ln.startswith("problem: scorer@v1.0.0") for ln in cli.stdout.splitlines()), cli.stdout
-    as_json = run_cli("check", "--registry", url, "--json")
-    assert as_json.returncode == 3
+    as_json = invoke("check", "--registry", url, "--json")
+    assert as_json.exit_code == 3
     data = json.loads(as_json.stdout)
     assert data["ok"] is False and len(data["problems"]) == 1
 
     # Another machine pulls the broken version: one clear error, nothing written.
     other = {"XDG_CACHE_HOME": str(tmp_path / "cache-other")}
     out = tmp_path / "out-broken"
-    pull = run_cli("pull", "scorer@v1.0.0", "--registry", url, "-o", str(out), env=other)
-    assert pull.returncode in (1, 3), (pull.stdout, pull.stderr)
+    pull = invoke("pull", "scorer@v1.0.0", "--registry", url, "-o", str(out), env=other)
+    assert pull.exit_code in (1, 3), (pull.stdout, pull.stderr)
     assert "Traceback" not in pull.stderr
     errors = error_lines(pull.stderr)
     assert len(errors) == 1, pull.stderr
@@ -232,8 +232,8 @@ def test_check_over_http_detects_missing_object(served: tuple[Path, str], server
     assert [p for p in files_under(out) if p.suffix in (".onnx", ".tmp")] == []
 
     # The intact version still pulls from that machine.
-    ok = run_cli("pull", "scorer@v1.0.1", "--registry", url, "-o", str(tmp_path / "out-ok"), env=other)
-    assert ok.returncode == 0, ok.stderr
+    ok = invoke("pull", "scorer@v1.0.1", "--registry", url, "-o", str(tmp_path / "out-ok"), env=other)
+    assert ok.exit_code == 0, ok.stderr
     assert (tmp_path / "out-ok" / "model.onnx").read_bytes() == f2.read_bytes()
 
 
@@ -254,31 +254,31 @@ def test_check_over_http_when_every_object_is_missing(
     assert not report.ok
     assert len(report.problems) == 1 and "lonely@v1.0.0" in report.problems[0], report.problems
 
-    cli = run_cli("check", "--registry", url)
-    assert cli.returncode == 3, (cli.stdout, cli.stderr)
+    cli = invoke("check", "--registry", url)
+    assert cli.exit_code == 3, (cli.stdout, cli.stderr)
     assert "Traceback" not in cli.stderr
 
 
 # -- 4. the CLI as a subprocess ----------------------------------------------------------------------
 def test_cli_push_and_list_json_over_http(server: HttpServer, tmp_path: Path) -> None:
     bare, url = server.create_repo(REPO)
-    init = run_cli("init", "--registry", url)
-    assert init.returncode == 0, init.stderr
+    init = invoke("init", "--registry", url)
+    assert init.exit_code == 0, init.stderr
     assert init.stdout.strip() == f"initialised: {url}"
 
     f = artifact(tmp_path, 31)
-    push = run_cli("push", str(f), "--name", "fraud", "--metric", "f1=0.8", "--registry", url)
-    assert push.returncode == 0, push.stderr
+    push = invoke("push", str(f), "--name", "fraud", "--metric", "f1=0.8", "--registry", url)
+    assert push.exit_code == 0, push.stderr
     assert push.stdout.strip() == "fraud@v1.0.0"
     assert "Traceback" not in push.stderr
 
-    listed = run_cli("list", "--registry", url, "--json")
-    assert listed.returncode == 0, listed.stderr
+    listed = invoke("list", "--registry", url, "--json")
+    assert listed.exit_code == 0, listed.stderr
     models = json.loads(listed.stdout)
     assert [(m["name"], m["latest"], m["versions"]) for m in models] == [("fraud", "v1.0.0", 1)]
 
-    shown = run_cli("show", "fraud@v1.0.0", "--registry", url, "--json")
-    assert shown.returncode == 0, shown.stderr
+    shown = invoke("show", "fraud@v1.0.0", "--registry", url, "--json")
+    assert shown.exit_code == 0, shown.stderr
     sidecar = json.loads(shown.stdout)["sidecar"]
     assert sidecar["artifacts"]["onnx"]["sha256"] == sha256(f)
     assert sidecar["metrics"]["f1"] == pytest.approx(0.8)
@@ -290,8 +290,8 @@ def test_cli_push_and_list_json_over_http(server: HttpServer, tmp_path: Path) ->
 # -- 5. unreachable registry -------------------------------------------------------------------------
 def test_unreachable_registry_is_one_error_line(tmp_path: Path) -> None:
     url = "http://127.0.0.1:9/nope.git"
-    p = run_cli("list", "--registry", url, timeout=60)
-    assert p.returncode == 1, (p.stdout, p.stderr)
+    p = invoke("list", "--registry", url)
+    assert p.exit_code == 1, (p.stdout, p.stderr)
     assert "Traceback" not in p.stderr
     errors = error_lines(p.stderr)
     assert len(errors) == 1, p.stderr

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from gitreg import Registry, api
 from gitreg.cli import cli
 from gitreg.errors import SigningError
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from tests.support.repo import git
 
 
@@ -103,8 +103,8 @@ def test_push_sign_makes_a_tag_git_verifies_and_verify_names_the_signer(
     assert p.returncode == 0, p.stderr
     assert f'Good "git" signature for alice@example.com with ED25519 key {fingerprint(alice)}' in p.stderr
 
-    p = run_cli("verify", "m@v1.0.0", "--registry", r)
-    assert p.returncode == 0, p.stderr
+    p = invoke("verify", "m@v1.0.0", "--registry", r)
+    assert p.exit_code == 0, p.stderr
     assert f"good ssh signature by alice@example.com (ED25519 {fingerprint(alice)})" in p.stdout
     commit = git("--git-dir", r, "rev-parse", "m@v1.0.0^{commit}")
     assert f"-> commit {commit[:12]}" in p.stdout
@@ -135,8 +135,8 @@ def test_promote_rollback_demote_sign_their_stage_tags(registry: Registry, regis
         assert verify_tag(registry_path, tag).returncode == 0, tag
 
     # name#stage: both the version tag and the stage tag that gave it the stage are checked.
-    p = run_cli("verify", "m#staging", "--registry", str(registry_path))
-    assert p.returncode == 0, p.stderr
+    p = invoke("verify", "m#staging", "--registry", str(registry_path))
+    assert p.exit_code == 0, p.stderr
     assert "signature  m@v1.0.0: good ssh signature by alice@example.com" in p.stdout
     assert "signature  m#staging#3: good ssh signature by alice@example.com" in p.stdout
 
@@ -147,20 +147,20 @@ def test_promote_rollback_demote_sign_their_stage_tags(registry: Registry, regis
     # Without --sign, tags stay unsigned: signing is opt-in per write.
     api.promote("m@v1.0.1", "staging", registry=registry)
     assert "BEGIN SSH SIGNATURE" not in tag_object(registry_path, "m#staging#6")
-    p = run_cli("verify", "m#staging", "--registry", str(registry_path))
-    assert p.returncode == 3
+    p = invoke("verify", "m#staging", "--registry", str(registry_path))
+    assert p.exit_code == 3
     assert one_error_line(p.stderr) == "error: m#staging#6 is not signed"
 
 
 def test_unsigned_version_fails_unless_allowed(registry: Registry, registry_path: Path, onnx_file, alice) -> None:
     registry.push_files([onnx_file()], "m")
-    p = run_cli("verify", "m", "--registry", str(registry_path))
-    assert p.returncode == 3
+    p = invoke("verify", "m", "--registry", str(registry_path))
+    assert p.exit_code == 3
     assert one_error_line(p.stderr) == "error: m@v1.0.0 is not signed"
     assert "signature  m@v1.0.0: unsigned" in p.stdout
     assert "--allow-unsigned" in p.stderr  # the hint names the way out
-    p = run_cli("verify", "m", "--allow-unsigned", "--registry", str(registry_path))
-    assert p.returncode == 0, p.stderr
+    p = invoke("verify", "m", "--allow-unsigned", "--registry", str(registry_path))
+    assert p.exit_code == 0, p.stderr
     assert p.stderr.strip() == "warning: m@v1.0.0 is not signed (accepted: --allow-unsigned)"
     assert "verified: m@v1.0.0 signed by nobody (unsigned)" in p.stdout
 
@@ -173,15 +173,15 @@ def test_key_outside_allowed_signers_fails_even_with_allow_unsigned(
     registry.push_files([onnx_file()], "m", sign=True)
     assert verify_tag(registry_path, "m@v1.0.0").returncode != 0  # git agrees: no principal matched
     for extra in ([], ["--allow-unsigned"]):
-        p = run_cli("verify", "m", *extra, "--registry", str(registry_path))
-        assert p.returncode == 3
+        p = invoke("verify", "m", *extra, "--registry", str(registry_path))
+        assert p.exit_code == 3
         line = one_error_line(p.stderr)
         assert line.startswith("error: m@v1.0.0: untrusted signature: signed by a key that is not in the allowed")
         assert fingerprint(eve) in line
     # A signers file that lists eve, given on the command line, vouches for her.
     both = allowed_signers(tmp_path / "team_signers", alice, eve)
-    p = run_cli("verify", "m", "--allowed-signers", str(both), "--registry", str(registry_path))
-    assert p.returncode == 0, p.stderr
+    p = invoke("verify", "m", "--allowed-signers", str(both), "--registry", str(registry_path))
+    assert p.exit_code == 0, p.stderr
     assert "good ssh signature by eve@example.com" in p.stdout
     # No allowed signers at all: the signature cannot be checked, which fails too.
     git("config", "--file", isolated_env["GIT_CONFIG_GLOBAL"], "--unset", "gpg.ssh.allowedSignersFile")
@@ -203,16 +203,16 @@ def test_bad_or_renamed_signed_tag_fails(registry: Registry, registry_path: Path
     ).stdout.strip()
     git("--git-dir", gd, "update-ref", "refs/tags/m@v1.0.0", oid)  # an admin with disk access, no hook
     for extra in ([], ["--allow-unsigned"]):
-        p = run_cli("verify", "m", *extra, "--registry", gd)
-        assert p.returncode == 3
+        p = invoke("verify", "m", *extra, "--registry", gd)
+        assert p.exit_code == 3
         assert one_error_line(p.stderr).startswith("error: m@v1.0.0: bad signature: Signature verification failed")
     # A good signed tag object copied under another version's name is not what was signed.
     original = subprocess.run(
         ["git", "--git-dir", gd, "mktag"], input=body + "\n", capture_output=True, text=True, check=True
     ).stdout.strip()
     git("--git-dir", gd, "update-ref", "refs/tags/m@v9.0.0", original)
-    p = run_cli("verify", "m@v9.0.0", "--registry", gd)
-    assert p.returncode == 3
+    p = invoke("verify", "m@v9.0.0", "--registry", gd)
+    assert p.exit_code == 3
     assert "bad signature: the tag object is named 'm@v1.0.0', not 'm@v9.0.0'" in one_error_line(p.stderr)
 
 
@@ -224,21 +224,21 @@ def test_tampered_or_missing_artifact_fails(registry: Registry, registry_path: P
     obj = registry_path / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
     original = obj.read_bytes()
     obj.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # same size, one bit flipped
-    p = run_cli("verify", "m", "--registry", str(registry_path))
-    assert p.returncode == 3
+    p = invoke("verify", "m", "--registry", str(registry_path))
+    assert p.exit_code == 3
     line = one_error_line(p.stderr)
     assert line.startswith("error: m@v1.0.0: model.onnx on this machine does not match the sidecar:"), line
     assert "good ssh signature by alice@example.com" in p.stdout  # the signature itself is fine
     assert "model.onnx  sha256" in p.stdout and ": mismatch (" in p.stdout
     obj.unlink()
-    p = run_cli("verify", "m", "--registry", str(registry_path))
-    assert p.returncode == 3
+    p = invoke("verify", "m", "--registry", str(registry_path))
+    assert p.exit_code == 3
     assert (
         one_error_line(p.stderr) == "error: m@v1.0.0: model.onnx bytes are not on this machine (verify never downloads)"
     )
     assert "hint: run: gitreg pull m@v1.0.0" in p.stderr
     obj.write_bytes(original)
-    assert run_cli("verify", "m", "--registry", str(registry_path)).returncode == 0
+    assert invoke("verify", "m", "--registry", str(registry_path)).exit_code == 0
 
 
 def test_sidecar_disagreeing_with_its_pointer_fails(
@@ -255,8 +255,8 @@ def test_sidecar_disagreeing_with_its_pointer_fails(
     git("-C", str(wt), "commit", "-qam", "edit sidecar")
     git("-C", str(wt), "tag", "-s", "m@v2.0.0", "-m", "Registering artifact m version v2.0.0")
     git("-C", str(wt), "push", "-q", "--no-verify", "origin", "HEAD:main", "m@v2.0.0")
-    p = run_cli("verify", "m@v2.0.0", "--registry", str(registry_path))
-    assert p.returncode == 3
+    p = invoke("verify", "m@v2.0.0", "--registry", str(registry_path))
+    assert p.exit_code == 3
     assert "good ssh signature by alice@example.com" in p.stdout  # git tag -s and gitreg agree on the format
     assert "sha256/size DISAGREE with the LFS pointers" in p.stdout
     line = one_error_line(p.stderr)
@@ -272,18 +272,18 @@ def test_missing_or_unusable_key_fails_before_anything_is_pushed(
     objects = sorted(p.name for p in (registry_path / "lfs" / "objects").rglob("*") if p.is_file())
     global_config(isolated_env, "gpg.format", "ssh")
     new = str(onnx_file())
-    p = run_cli("push", new, "--name", "m", "--sign", "--registry", str(registry_path))
-    assert p.returncode == 1
+    p = invoke("push", new, "--name", "m", "--sign", "--registry", str(registry_path))
+    assert p.exit_code == 1
     assert one_error_line(p.stderr).startswith("error: cannot sign: user.signingkey is not set")
     assert "hint: git config --global user.signingkey" in p.stderr
     global_config(isolated_env, "user.signingkey", str(tmp_path / "no-such-key.pub"))
-    p = run_cli("push", new, "--name", "m", "--sign", "--registry", str(registry_path))
-    assert p.returncode == 1
+    p = invoke("push", new, "--name", "m", "--sign", "--registry", str(registry_path))
+    assert p.exit_code == 1
     assert (
         one_error_line(p.stderr) == f"error: cannot sign: user.signingkey {tmp_path / 'no-such-key.pub'} does not exist"
     )
-    p = run_cli("promote", "m", "--to", "staging", "--sign", "--registry", str(registry_path))
-    assert p.returncode == 1 and "cannot sign" in one_error_line(p.stderr)
+    p = invoke("promote", "m", "--to", "staging", "--sign", "--registry", str(registry_path))
+    assert p.exit_code == 1 and "cannot sign" in one_error_line(p.stderr)
     global_config(isolated_env, "gpg.format", "sigstore")
     with pytest.raises(SigningError, match=r"gpg\.format is 'sigstore'"):
         registry.push_files([new], "m", sign=True)
@@ -330,14 +330,14 @@ def test_remote_registry_verifies_offline_after_pull(tmp_path: Path, alice, monk
         assert Registry(url).verify("m").ok  # the pusher's cache holds the bytes it uploaded
 
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "machine-b"))  # a fresh machine
-        p = run_cli("verify", "m", "--registry", url)
-        assert p.returncode == 1
+        p = invoke("verify", "m", "--registry", url)
+        assert p.exit_code == 1
         assert one_error_line(p.stderr) == f"error: nothing of {url} is on this machine yet, and verify works offline"
-        assert run_cli("list", "--registry", url).returncode == 0  # tags and sidecars, no artifact bytes
-        p = run_cli("verify", "m", "--registry", url)
-        assert p.returncode == 3 and "good ssh signature by alice@example.com" in p.stdout
+        assert invoke("list", "--registry", url).exit_code == 0  # tags and sidecars, no artifact bytes
+        p = invoke("verify", "m", "--registry", url)
+        assert p.exit_code == 3 and "good ssh signature by alice@example.com" in p.stdout
         assert "model.onnx bytes are not on this machine" in one_error_line(p.stderr)
-        assert run_cli("pull", "m", "-o", str(tmp_path / "out"), "--registry", url).returncode == 0
-        p = run_cli("verify", "m", "--registry", url)
-        assert p.returncode == 0, p.stderr
+        assert invoke("pull", "m", "-o", str(tmp_path / "out"), "--registry", url).exit_code == 0
+        p = invoke("verify", "m", "--registry", url)
+        assert p.exit_code == 0, p.stderr
         assert "verified: m@v1.0.0 signed by alice@example.com" in p.stdout

@@ -6,7 +6,7 @@ as ``<remote-url>/info/lfs`` by itself: no ``.lfsconfig`` is needed.
 
 ``tests/support/servers.py`` starts this in a subprocess with
 ``python -m waitress --call gitsrv:app_from_env``. Why each non-obvious setting is here
-(measured, see ``shared/research/lfs.md`` section 3):
+(each measured against giftless 0.6.2 on this project's test machine):
 
 - giftless 0.6.2's wheel declares no dependencies at all; ``requirements-http.txt`` lists them.
 - ``AUTH_PROVIDERS`` defaults to ``allow_anon:read_only``, so a push gets 403: use
