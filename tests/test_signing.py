@@ -16,20 +16,8 @@ from click.testing import CliRunner
 from gitreg import Registry, api
 from gitreg.cli import cli
 from gitreg.errors import SigningError
-from tests.support.cli import invoke
+from tests.support.cli import invoke, one_error_line
 from tests.support.repo import git
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert "Traceback" not in stderr
-    assert lines and lines[0].startswith("error: "), stderr
-    assert all(ln.startswith(("error: ", "hint: ")) for ln in lines), stderr
-    return lines[0]
 
 
 def make_key(directory: Path, name: str) -> Path:
