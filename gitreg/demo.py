@@ -50,7 +50,7 @@ def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
         return float((model(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
 
 
-DATASET = "datasets/digits-holdout.npz"
+DATASET = "datasets/digits-mlp-holdout.npz"  # its own name: never replaces a dataset of the user's
 GATES = f"""
 # Added by `gitreg demo` (the registry had no gates): what a team might start with.
 [gates.staging]
@@ -125,10 +125,11 @@ def run(
 
     # Held-out rows as a registry dataset: the gates and anyone else evaluate on the same bytes.
     with tempfile.TemporaryDirectory(prefix="gitreg-demo-") as tmp:
-        holdout = Path(tmp) / "digits-holdout.npz"
+        holdout = Path(tmp) / "digits-mlp-holdout.npz"
         np.savez(holdout, X=x_test, y=y_test)
-        fp = reg.push_dataset(holdout, "digits-holdout")
-    say(f"$ gitreg dataset push digits-holdout.npz --name digits-holdout  ->  {DATASET} ({fp['sha256'][:12]}…)")
+        fp = reg.push_dataset(holdout, "digits-mlp-holdout")
+    pushed = f"{DATASET} ({fp['sha256'][:12]}…)"
+    say(f"$ gitreg dataset push digits-mlp-holdout.npz --name digits-mlp-holdout  ->  {pushed}")
     evals = {}
     for mv in (weak, best):
         _, ev, rec = api.record_evaluation(mv.ref, DATASET, registry=reg)
@@ -178,7 +179,8 @@ def run(
     preds = predictor.predict(x_test)  # float32 or float64, one vectorised onnxruntime call
     say(
         f">>> gitreg.load('{NAME}#production').predict(X_test)  ->  {preds[:10].tolist()}…  "
-        f"accuracy {float((preds == y_test).mean()):.4f} on {len(x_test)} held-out digits ({predictor.version.ref})"
+        f"accuracy {float((preds == y_test).mean()):.4f} on {len(x_test)} held-out digits "
+        f"({predictor.model_version.ref})"
     )
     check = reg.check()
     say(

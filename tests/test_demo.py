@@ -30,7 +30,7 @@ def test_demo_trains_evaluates_promotes_gates_and_rolls_back(tmp_path: Path) -> 
     # Both first versions were evaluated on the registry's held-out dataset, and the result was kept.
     for v, m in ((v1, m1), (v2, m2)):
         ev = v.sidecar.evaluation
-        assert ev["samples"] == 540 and ev["data"]["name"] == "datasets/digits-holdout.npz"
+        assert ev["samples"] == 540 and ev["data"]["name"] == "datasets/digits-mlp-holdout.npz"
         assert abs(ev["accuracy"] - m) < 1e-4  # onnxruntime on the stored dataset agrees with the pushed metric
     html = (tmp_path / "r.html").read_text()
     assert (

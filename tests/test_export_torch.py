@@ -102,7 +102,7 @@ def test_script_mode_and_round_trip_on_a_clean_cache(mlp, registry_path: Path, t
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh-cache"))
     expected = _eager(mlp, x)
     ort_model = gitreg.load("m", registry=registry_path)
-    assert ort_model.version.ref == mv.ref
+    assert ort_model.model_version.ref == mv.ref and ort_model.version == mv.version
     assert np.allclose(ort_model.run(x)["output"], expected, rtol=1e-4, atol=1e-5)
     assert (ort_model.predict(x.astype(np.float64)) == expected.argmax(1)).all()  # float64 is cast
     proba = ort_model.predict_proba(x)

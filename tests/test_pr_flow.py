@@ -263,7 +263,7 @@ def test_promotion_pull_request_gated_merged_applied(srv: Path, tmp_path: Path) 
     p = promote(srv, "m@v1.0.0", "--to", "production")
     assert p.returncode == 0, p.stderr
     branch = "gitreg/promote/m/production/v1.0.0"
-    assert p.stdout.splitlines()[0] == f"branch  {branch} (pushed)"
+    assert f"branch  {branch} (pushed)" in p.stdout.splitlines()  # after the local gates' table
     assert "note: the registry is not on GitHub" in p.stderr and branch in p.stderr
     tip = git("--git-dir", str(reg), "rev-parse", f"refs/heads/{branch}")
     assert git("--git-dir", str(reg), "diff", "--name-only", "main", tip) == "stages.toml"
@@ -351,7 +351,7 @@ def test_promotion_pull_request_gated_merged_applied(srv: Path, tmp_path: Path) 
     # The merged v1.0.0 branch is still on the registry; asking for v1.0.0 again replaces it.
     assert run_cli("demote", "m", "--stage", "production", "--registry", str(reg)).returncode == 0
     p = promote(srv, "m@v1.0.0", "--to", "production", "--no-local-gates")
-    assert p.returncode == 0 and p.stdout.startswith(f"branch  {branch} (pushed)"), p.stderr
+    assert p.returncode == 0 and f"branch  {branch} (pushed)" in p.stdout.splitlines(), p.stderr
     new_tip = git("--git-dir", str(reg), "rev-parse", f"refs/heads/{branch}")
     assert new_tip != tip and git("--git-dir", str(reg), "rev-parse", f"{new_tip}^") == git(
         "--git-dir", str(reg), "rev-parse", "main"

@@ -4,7 +4,9 @@ In a fresh interpreter, validation loads only onnx's C++ checker and its generat
 class: no ``onnx`` package init, no ``onnx.helper``, no ``ml_dtypes``, no numpy. These tests run
 that path in subprocesses (the test process itself has onnx imported, which takes the ordinary
 path) and hold it to the answers of the ordinary path: same verdicts, same messages, same
-signatures; and a later ``import onnx`` in the same process still works.
+signatures; and a later ``import onnx`` in the same process still works. The push itself then runs
+the file's parity self-check under onnxruntime, so it loads numpy and onnxruntime (~0.13 s), and
+still none of onnx's package, ml_dtypes, torch or scikit-learn.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from tests.test_onnxscan import (
 )
 
 HEAVY = ("onnx", "onnx.helper", "onnx.checker", "ml_dtypes", "numpy", "torch", "onnxruntime", "sklearn")
+PUSH_LOADS = ("numpy", "onnxruntime")  # the push's parity self-check runs the file under onnxruntime
 
 # Runs in a fresh interpreter: inspect each file given (a JSON list of paths), print the verdicts
 # and which heavy modules got imported.
@@ -192,10 +195,11 @@ def test_cli_push_of_an_onnx_file_imports_no_onnx(tmp_path: Path, registry_path:
         text=True,
     )
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout.strip().splitlines()[-1]) == []
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == list(PUSH_LOADS)
     sc = Registry(registry_path).show("m").sidecar
     info = inspect_onnx(f)
     assert sc.signature == info["signature"]
+    assert sc.parity["passed"] and sc.parity["onnxruntime_sliced_vs_onnxruntime"]["samples"] == 257
     assert sc.artifacts["onnx"].extra["opset"] == 17 and sc.artifacts["onnx"].extra["ir_version"] == 8
 
 

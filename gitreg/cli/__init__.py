@@ -4,7 +4,13 @@
 the ``commands_*`` modules the commands, grouped by area. Importing this package registers them.
 """
 
-from gitreg.cli import commands_eval, commands_misc, commands_stages, commands_versions  # noqa: F401  (registers)
+from gitreg.cli import (  # noqa: F401  (registers)
+    commands_config,
+    commands_eval,
+    commands_misc,
+    commands_stages,
+    commands_versions,
+)
 from gitreg.cli.app import cli, main
 
 __all__ = ["cli", "main"]

@@ -1,7 +1,8 @@
 """The ``gitreg`` group: the one error wrapper, the options every command shares, and how a command ends.
 
 A ``GitregError`` becomes ``error: …`` (and ``hint: …``) on stderr with the error's exit code — 1 bad
-input or registry error, 2 usage, 3 a failed check — and never a traceback unless ``GITREG_DEBUG=1``.
+input or registry error, 2 usage, 3 a failed check — and never a traceback unless ``GITREG_DEBUG=1``;
+click's own usage errors become the same two lines (the hint names the command's ``--help``), exit 2.
 A command whose report can fail (check, verify, parity, gate, validate-sidecar) ends with
 :func:`exit_for`, so a failed report and a raised ``GitregError`` are the only two ways to exit 3.
 The commands themselves live in the ``commands_*`` modules, which register on :data:`cli` when
@@ -11,8 +12,9 @@ The commands themselves live in the ``commands_*`` modules, which register on :d
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -27,11 +29,21 @@ CHECK_FAILED = IntegrityError.exit_code  # 3: a gate, parity or integrity check 
 
 
 class GitregGroup(click.Group):
-    """A click group whose commands report ``GitregError`` (and bugs) as one line, never a traceback."""
+    """A click group whose commands report ``GitregError``, usage errors (and bugs) as one line, never a traceback."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:  # the group's own options: `gitreg --bogus`
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as e:
+            usage_failed(e)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:  # an unknown command, a command's options or arguments
+            usage_failed(e)
         except GitregError as e:
             if os.environ.get(DEBUG):
                 raise
@@ -40,13 +52,27 @@ class GitregGroup(click.Group):
         except KeyboardInterrupt:
             output.error("interrupted; nothing was registered")
             ctx.exit(130)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
+        except (click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise  # click ends these itself; a closed pipe (`gitreg show … | head`) quietly
+        except click.ClickException as e:  # e.g. the editor of `config edit` could not be started
+            output.error(e.format_message())
+            ctx.exit(e.exit_code)
         except Exception as e:  # a bug: still one line, with the way to see more
             if os.environ.get(DEBUG):
                 raise
             output.error(f"internal error: {type(e).__name__}: {e} (set {DEBUG}=1 for the traceback)")
             ctx.exit(1)
+
+
+def usage_failed(e: click.UsageError) -> NoReturn:
+    """Click's usage error as ``error: …`` plus ``hint: gitreg CMD --help``, exit 2 (click's own code).
+
+    A group called without a command still prints its help, as click does.
+    """
+    if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        raise e
+    output.usage_error(e.format_message(), e.ctx.command_path if e.ctx is not None else "gitreg")
+    raise click.exceptions.Exit(e.exit_code)
 
 
 def exit_for(report: Any) -> None:
@@ -89,5 +115,17 @@ def cli() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the ``gitreg`` command (``argv`` without the program name; default: ``sys.argv[1:]``)."""
-    cli.main(args=list(argv) if argv is not None else None, prog_name="gitreg")
+    """Run the ``gitreg`` command (``argv`` without the program name; default: ``sys.argv[1:]``).
+
+    Not click's standalone mode: Ctrl-C while click itself parses (outside any command) would end in
+    its "Aborted!" and exit 1; here it is the same ``error: interrupted`` line and 130 as inside one.
+    """
+    try:
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="gitreg", standalone_mode=False)
+    except click.Abort:  # click's name for a KeyboardInterrupt outside a command
+        output.error("interrupted; nothing was registered")
+        sys.exit(130)
+    except click.ClickException as e:
+        output.error(e.format_message())
+        sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

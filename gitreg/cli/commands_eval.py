@@ -1,5 +1,5 @@
 """Looking at what a model does: ``parity``, ``predict``, ``eval``, ``report``, ``card``, ``diff`` and
-``dataset push``.
+``dataset push|list|show``.
 
 ``parity``, ``predict``, ``eval`` and ``report`` load onnxruntime, torch or matplotlib through the
 library when they run, never when the CLI is imported.
@@ -38,7 +38,11 @@ def parity(ref: str, data: str | None, registry: str | None, as_json: bool) -> N
     show_default=True,
     help="Run the ONNX file under onnxruntime, or the TorchScript file under torch.",
 )
-@click.option("--proba", is_flag=True, help="Print class probabilities instead of labels.")
+@click.option(
+    "--proba",
+    is_flag=True,
+    help="Print class probabilities instead of labels (the model's own, or softmax over its logits).",
+)
 @click.option(
     "--output", "-o", "output_path", type=click.Path(), help="Write predictions to this CSV file instead of stdout."
 )
@@ -122,7 +126,10 @@ def eval_(
 @click.option("--target", metavar="COLUMN", help="CSV column holding labels.")
 @click.option("--output", "-o", "output_path", required=True, type=click.Path(), help="The HTML file to write.")
 @registry_option
-def report_(a: str, b: str, data: str, target: str | None, output_path: str, registry: str | None) -> None:
+@json_option
+def report_(
+    a: str, b: str, data: str, target: str | None, output_path: str, registry: str | None, as_json: bool
+) -> None:
     """Compare two versions side by side in one HTML page (metric deltas, confusion difference)."""
     from gitreg import api
     from gitreg.ml import report
@@ -135,17 +142,26 @@ def report_(a: str, b: str, data: str, target: str | None, output_path: str, reg
         va.ref, ea, va.sidecar.to_dict() if va.sidecar else {}, vb.ref, eb, vb.sidecar.to_dict() if vb.sidecar else {}
     )
     atomic_write(output_path, page)
-    output.render_written(f"{va.ref} vs {vb.ref}", output_path)
+    output.render_compared(va, ea, vb, eb, output_path, as_json)
 
 
 @cli.command()
 @click.argument("ref")
 @registry_option
-def card(ref: str, registry: str | None) -> None:
-    """Print REF's model card (Hugging Face-style README.md from its sidecar)."""
+@json_option
+def card(ref: str, registry: str | None, as_json: bool) -> None:
+    """Print REF's model card (Hugging Face-style README.md from its sidecar); --json adds its metadata."""
     from gitreg import api
 
-    output.render_text(api.model_card(ref, registry=registry))
+    if not as_json:
+        output.render_text(api.model_card(ref, registry=registry))
+        return
+    from gitreg.core.card import front_matter
+
+    reg = open_registry(registry)
+    mv = reg.show(ref)
+    markdown = api.model_card(mv.ref, registry=reg)  # refuses a version without a sidecar of its own
+    output.render_card(mv.ref, front_matter(mv.sidecar.to_dict() if mv.sidecar else {}, mv.ref), markdown, True)
 
 
 @cli.group()

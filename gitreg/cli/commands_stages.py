@@ -7,11 +7,25 @@ print what it returns.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
 from gitreg.cli import output
 from gitreg.cli.app import cli, exit_for, json_option, open_registry, registry_option, sign_option
-from gitreg.errors import UsageError
+from gitreg.errors import GateFailed, UsageError
+
+
+@contextmanager
+def gate_table_on_failure(stage: str, as_json: bool) -> Iterator[None]:
+    """A promotion the gates refused prints their table (as ``gate`` does) before its ``error:`` line."""
+    try:
+        yield
+    except GateFailed as e:
+        if e.report is not None and not as_json:
+            output.render_gate(e.report, stage, False, None)
+        raise
 
 
 @cli.command()
@@ -55,7 +69,8 @@ def promote(
     if not pr_mod.wants_pr(reg, stage, pr, direct):
         if no_local_gates:
             raise UsageError("--no-local-gates goes with --pr; a direct promotion skips gates only with --force")
-        ev, report = api.promote(ref, stage, force=force, reason=reason, data=data, registry=reg, sign=sign)
+        with gate_table_on_failure(stage, as_json):
+            ev, report = api.promote(ref, stage, force=force, reason=reason, data=data, registry=reg, sign=sign)
         output.render_gated_event(ev, report, as_json)
         return
     if force or sign:
@@ -63,7 +78,8 @@ def promote(
             f"{'--force' if force else '--sign'} applies to direct promotion; "
             "a pull request is gated by CI and tagged by gitreg apply (see --no-local-gates)"
         )
-    req = api.request_promotion(ref, stage, local_gates=not no_local_gates, data=data, reason=reason, registry=reg)
+    with gate_table_on_failure(stage, as_json):
+        req = api.request_promotion(ref, stage, local_gates=not no_local_gates, data=data, reason=reason, registry=reg)
     output.render_promotion_request(req, as_json)
 
 
@@ -103,7 +119,8 @@ def rollback(
     """Give STAGE back to the version that held it before (through the gates unless --force)."""
     from gitreg import api
 
-    ev, report = api.rollback(name, stage, to, force=force, reason=reason, registry=registry, sign=sign)
+    with gate_table_on_failure(stage, as_json):
+        ev, report = api.rollback(name, stage, to, force=force, reason=reason, registry=registry, sign=sign)
     output.render_gated_event(ev, report, as_json)
 
 

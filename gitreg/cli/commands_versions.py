@@ -21,7 +21,11 @@ from gitreg.errors import UsageError
 @click.option(
     "--github", is_flag=True, help="Also commit .github/workflows/gitreg.yml (gates on PRs, apply on merge) to main."
 )
-@click.option("--pip-spec", metavar="SPEC", help="What the workflow pip-installs (default: gitreg==this version).")
+@click.option(
+    "--pip-spec",
+    metavar="SPEC",
+    help="What the workflow pip-installs (default: the spec given before, else gitreg==this version).",
+)
 @registry_option
 def init(github: bool, pip_spec: str | None, registry: str | None) -> None:
     """Create a registry (a bare git repo with LFS); does nothing if it exists."""
@@ -34,7 +38,8 @@ def init(github: bool, pip_spec: str | None, registry: str | None) -> None:
         gh.render(pip_spec)  # a bad --pip-spec fails before anything is created
     output.render_init(reg.init(), reg.url)
     if github:
-        output.render_workflow(gh.WORKFLOW_PATH, gh.install(reg, pip_spec))
+        kept = gh.kept_spec(reg) if pip_spec is None else None
+        output.render_workflow(gh.WORKFLOW_PATH, gh.install(reg, pip_spec if kept is None else kept), kept)
 
 
 @cli.command()
@@ -50,7 +55,30 @@ def init(github: bool, pip_spec: str | None, registry: str | None) -> None:
 @click.option(
     "--allow-parity-failure",
     is_flag=True,
-    help="Register even if the exported artifacts disagree with the model (recorded as passed = false).",
+    help="Register even if the parity check fails (the artifacts disagree; recorded as passed = false).",
+)
+@click.option(
+    "--example-inputs",
+    "example_inputs",
+    type=click.Path(),
+    metavar="FILE",
+    help="Input rows (.npy, .npz X, .csv) for the export (--from-python) and the parity check.",
+)
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "regression"]),
+    help="What the model does (default: read from the ONNX outputs, or from the exported model).",
+)
+@click.option(
+    "--classes",
+    metavar="A,B,…|@FILE",
+    help="Class labels in output-column order: a comma list, or @FILE with one per line.",
+)
+@click.option(
+    "--output",
+    "output_name",
+    metavar="NAME",
+    help="The graph output that is the prediction (files: which one; --from-python: its name).",
 )
 @click.option("--version", "version", help="Version to register, e.g. 1.2.0 (versions are immutable).")
 @click.option(
@@ -83,12 +111,20 @@ def push(
     description: str | None,
     parent: str | None,
     data: tuple[str, ...],
+    example_inputs: str | None,
+    task: str | None,
+    classes: str | None,
+    output_name: str | None,
     sign: bool,
     registry: str | None,
     as_json: bool,
 ) -> None:
     """Register a new version of a model: exported artifacts (.onnx, TorchScript .pt), or a live
-    model returned by --from-python, which is exported and parity-checked first."""
+    model returned by --from-python, which is exported first. Either way parity is checked before
+    anything is written: the export against the model, TorchScript against ONNX, or an ONNX file
+    on its own (whole batch vs slices, output shapes); exit 3 when it fails. Pushing to a
+    deprecated model un-deprecates it (GTO's rule; see gitreg deprecate --help)."""
+    from gitreg import api
     from gitreg.ml import metadata
 
     metrics: dict[str, float] = {}
@@ -100,26 +136,45 @@ def push(
     if bool(paths) == bool(from_python):
         raise UsageError("give artifact PATHS or --from-python MODULE:FUNCTION (one of them)")
     options: dict[str, Any] = dict(version=version, bump=bump, description=description, parent=parent, data=list(data))
+    meaning: dict[str, Any] = dict(
+        task=task,
+        class_names=metadata.parse_classes(classes) if classes is not None else None,
+        output_names=[output_name] if output_name else None,
+    )
     if from_python:
-        from gitreg import api
         from gitreg.ml import frompython
 
         model, kwargs = frompython.push_arguments(
             from_python,
+            example_inputs=example_inputs,
+            data=list(data),
             metrics=metrics,
             params=params,
             labels=labels,
-            options={**options, "registry": registry},
+            options={**options, **meaning, "registry": registry},
             script=script,
             allow_parity_failure=allow_parity_failure,
             sign=sign,
         )
         mv = api.push(model, name, **kwargs)
     else:
-        if script or allow_parity_failure:
-            raise UsageError("--script and --allow-parity-failure apply to --from-python (live models)")
-        mv = open_registry(registry).push_files(
-            list(paths), name, metrics=metrics, params=params, labels=labels, sign=sign, **options
+        if script:
+            raise UsageError("--script applies to --from-python (live models)")
+        from gitreg.ml.predictor import read_array_file
+
+        rows = read_array_file(example_inputs)[0] if example_inputs else None
+        mv = api.push(
+            list(paths),
+            name,
+            example_inputs=rows,
+            metrics=metrics,
+            params=params,
+            labels=labels,
+            sign=sign,
+            allow_parity_failure=allow_parity_failure,
+            registry=registry,
+            **meaning,
+            **options,
         )
     output.render_pushed(mv, as_json)
 
@@ -180,7 +235,11 @@ def pull(ref: str, dest: str | None, fmt: str, registry: str | None, as_json: bo
 @registry_option
 @json_option
 def deprecate(ref: str, registry: str | None, as_json: bool) -> None:
-    """Deprecate NAME, deregister NAME@vX.Y.Z, or unassign NAME#STAGE (GTO's forms)."""
+    """Deprecate NAME, deregister NAME@vX.Y.Z, or unassign NAME#STAGE (GTO's forms).
+
+    As in GTO, a model is deprecated while the deprecation is its newest event: a later push or
+    promotion un-deprecates it (gitreg list shows it live again).
+    """
     output.render_event(open_registry(registry).deprecate(ref), as_json)
 
 
@@ -196,12 +255,13 @@ def check(registry: str | None, as_json: bool) -> None:
 
 @cli.command(name="validate-sidecar")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
-def validate_sidecar(files: tuple[str, ...]) -> None:
+@json_option
+def validate_sidecar(files: tuple[str, ...], as_json: bool) -> None:
     """Validate model.toml files in a registry checkout against the artifacts beside them (pre-commit)."""
     from gitreg.store.checkout import validate_sidecars
 
     result = validate_sidecars(files)
-    output.render_sidecar_check(result)
+    output.render_sidecar_check(result, as_json)
     exit_for(result)
 
 

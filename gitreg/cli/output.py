@@ -18,9 +18,11 @@ if TYPE_CHECKING:
     from gitreg.ml.evaluate import Evaluation
     from gitreg.ml.parity import Report as ParityReport
     from gitreg.registry import CheckReport, HistoryEvent, ModelSummary, ModelVersion, PullResult
+    from gitreg.registry.configuration import Change
     from gitreg.registry.records import Recorded
     from gitreg.registry.verify import VerifyReport
     from gitreg.store.checkout import SidecarCheck
+    from gitreg.store.location import RegistryInfo
     from gitreg.workflow.changed import ChangedReport
     from gitreg.workflow.gating import GateReport
     from gitreg.workflow.pr import PromotionRequest
@@ -56,6 +58,14 @@ def error(message: str, hint: str | None = None) -> None:
         click.echo(f"hint: {hint}", err=True)
 
 
+def usage_error(message: str, command_path: str) -> None:
+    """A click usage error as one ``error:`` line and a ``hint:`` naming the command's help."""
+    text = " ".join(message.split()).removesuffix(".")
+    if text[:1].isupper() and text[1:2].islower():  # click's "No such option" -> gitreg's lower-case style
+        text = text[0].lower() + text[1:]
+    error(text, f"{command_path} --help")
+
+
 def warnings(texts: Iterable[str]) -> None:
     for w in texts:
         click.echo(f"warning: {w}", err=True)
@@ -77,9 +87,12 @@ def render_init(created: bool, url: str) -> None:
     click.echo(f"{'initialised' if created else 'already a registry'}: {url}")
 
 
-def render_workflow(path: str, commit: str | None) -> None:
-    """``init --github``: the workflow file's commit on main, or that it was already there."""
+def render_workflow(path: str, commit: str | None, kept_spec: str | None = None) -> None:
+    """``init --github``: the workflow file's commit on main, or that it was already there; a note when
+    the pip spec chosen earlier with --pip-spec was kept."""
     click.echo(f"wrote {path} on main ({commit[:12]})" if commit else f"{path}: up to date")
+    if kept_spec is not None:
+        click.echo(f"note: kept the workflow's pip spec {kept_spec!r} (change it with --pip-spec)", err=True)
 
 
 def render_pushed(mv: ModelVersion, as_json: bool) -> None:
@@ -96,8 +109,12 @@ def render_models(models: Sequence[ModelSummary], as_json: bool) -> None:
     rows = []
     for m in models:
         stages = " ".join(f"{s}={v}" for s, v in m.stages.items())
-        rows.append((m.name, m.latest, m.versions, stages, "deprecated" if m.deprecated else "", m.updated))
-    table(rows, ("NAME", "LATEST", "VERSIONS", "STAGES", "", "UPDATED"))
+        status = ["deprecated"] if m.deprecated else []
+        if m.deregistered:
+            status.append(f"{m.deregistered} deregistered")
+        rows.append((m.name, m.latest, m.versions, stages, ", ".join(status), m.updated))
+    # VERSIONS counts live versions and STATUS the deregistered ones: check's two numbers, per model.
+    table(rows, ("NAME", "LATEST", "VERSIONS", "STAGES", "STATUS", "UPDATED"))
 
 
 def render_versions(versions: Sequence[ModelVersion], as_json: bool) -> None:
@@ -111,7 +128,7 @@ def render_versions(versions: Sequence[ModelVersion], as_json: bool) -> None:
         rows.append(
             (f"v{v.version}", v.created, v.author, ",".join(v.stages), "deregistered" if v.deregistered else "", shown)
         )
-    table(rows, ("VERSION", "CREATED", "AUTHOR", "STAGES", "", "METRICS"))
+    table(rows, ("VERSION", "CREATED", "AUTHOR", "STAGES", "STATUS", "METRICS"))
 
 
 def render_version(mv: ModelVersion, as_json: bool) -> None:
@@ -130,13 +147,30 @@ def render_version(mv: ModelVersion, as_json: bool) -> None:
 
 
 def render_history(events: Sequence[HistoryEvent], as_json: bool) -> None:
+    """Every event; a stage event says whether it was a rollback or skipped the gates, and why."""
+    from gitreg.core.stages import read_note
+
+    notes = [read_note(e.message) if e.stage else None for e in events]
     if as_json:
-        emit_json([e.to_dict() for e in events])
+        emit_json(
+            [
+                {
+                    **e.to_dict(),
+                    **({"rollback": n.rollback, "forced": n.forced, "reason": n.reason or None} if n else {}),
+                }
+                for e, n in zip(events, notes)
+            ]
+        )
         return
-    table(
-        [(e.time, e.event, f"v{e.version}" if e.version else "", e.stage or "", e.tag, e.author) for e in events],
-        ("TIME", "EVENT", "VERSION", "STAGE", "TAG", "AUTHOR"),
-    )
+    rows = []
+    for e, n in zip(events, notes):
+        event = e.event
+        if n is not None and n.rollback:
+            event = "rollback"
+        if n is not None and n.forced:
+            event += " (forced)"
+        rows.append((e.time, event, f"v{e.version}" if e.version else "", e.stage, e.tag, e.author, n and n.reason))
+    table(rows, ("TIME", "EVENT", "VERSION", "STAGE", "TAG", "AUTHOR", "NOTE"))
 
 
 def render_pulled(res: PullResult, as_json: bool) -> None:
@@ -155,7 +189,14 @@ def render_event(ev: Any, as_json: bool, extra: Mapping[str, Any] | None = None)
 
 
 def render_gated_event(ev: Any, report: GateReport | None, as_json: bool) -> None:
-    """``promote``/``rollback``: the stage tag, or its JSON with the gate report (``null`` with --force)."""
+    """``promote``/``rollback``: the gate table and verdict (as ``gate`` prints them; nothing for a stage
+    without gates), then the stage tag; or its JSON with the gate report (``null`` with --force)."""
+    if not as_json:
+        if report is not None:
+            if report.result.outcomes:
+                render_gate(report, ev.stage, False, None)
+        else:
+            click.echo(f"gates skipped (--force) for {ev.name}@v{ev.version} -> {ev.stage}")
     render_event(ev, as_json, {"gate": report.to_dict() if report else None})
 
 
@@ -166,11 +207,15 @@ def render_check(report: CheckReport, as_json: bool) -> None:
     warnings(report.warnings)
     problems(report.problems)
     status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
-    click.echo(f"{status}: {report.versions} versions, {report.objects} artifact objects checked")
+    dereg = f" (and {report.deregistered} deregistered)" if report.deregistered else ""
+    click.echo(f"{status}: {report.versions} versions{dereg}, {report.objects} artifact objects checked")
 
 
-def render_sidecar_check(result: SidecarCheck) -> None:
-    problems(result.problems)
+def render_sidecar_check(result: SidecarCheck, as_json: bool = False) -> None:
+    if as_json:
+        emit_json({"ok": result.ok, "files": result.files, "problems": list(result.problems)})
+    else:
+        problems(result.problems)
 
 
 def render_verify(report: VerifyReport, as_json: bool) -> None:
@@ -235,7 +280,8 @@ def render_predictions(preds: Any, as_json: bool, output: str | None) -> None:
         from gitreg.store.files import atomic_write
 
         text = io.StringIO()
-        np.savetxt(text, preds.reshape(len(preds), -1), delimiter=",", fmt="%.9g")
+        numeric = np.issubdtype(preds.dtype, np.number) or preds.dtype == np.bool_
+        np.savetxt(text, preds.reshape(len(preds), -1), delimiter=",", fmt="%.9g" if numeric else "%s")
         atomic_write(output, text.getvalue())
         click.echo(f"{len(preds)} predictions -> {output}")
     else:
@@ -277,6 +323,22 @@ def render_written(what: str, path: str) -> None:
 def render_text(text: str) -> None:
     """A document as it is (a model card), with no newline added."""
     click.echo(text, nl=False)
+
+
+def render_card(ref: str, metadata: Mapping[str, Any], markdown: str, as_json: bool) -> None:
+    """``card``: the README.md text, or JSON with its Hugging Face metadata (the front matter) and the text."""
+    if as_json:
+        emit_json({"ref": ref, "metadata": dict(metadata), "markdown": markdown})
+    else:
+        render_text(markdown)
+
+
+def render_compared(a: ModelVersion, ea: Evaluation, b: ModelVersion, eb: Evaluation, path: str, as_json: bool) -> None:
+    """``report``: where the page went, or JSON with both evaluations it shows."""
+    if as_json:
+        emit_json({"a": {"ref": a.ref, **ea.to_dict()}, "b": {"ref": b.ref, **eb.to_dict()}, "report": path})
+    else:
+        render_written(f"{a.ref} vs {b.ref}", path)
 
 
 def render_dataset(name: str, meta: Mapping[str, Any], as_json: bool) -> None:
@@ -321,6 +383,8 @@ def render_promotion_request(req: PromotionRequest, as_json: bool) -> None:
     if as_json:
         emit_json(req.to_dict())
         return
+    if req.gate is not None and req.gate.result.outcomes:  # the local gates, as ``gate`` prints them
+        render_gate(req.gate, req.stage, False, None)
     click.echo(f"branch  {req.branch} ({'pushed' if req.pushed else 'already on the registry'})")
     if req.pr_url:
         click.echo(f"pull request  {req.pr_url} ({'created' if req.pr_created else 'already open'})")
@@ -380,3 +444,46 @@ def render_gate_changed(report: ChangedReport, as_json: bool, summary_md: str | 
     problems(report.problems, err=True)
     for e in report.errors:
         click.echo(f"error: {e}", err=True)
+
+
+# -- registry and configuration ------------------------------------------------------------------------
+def render_info(info: RegistryInfo, version: str, as_json: bool) -> None:
+    """``info``: which registry, why, and what of it is on this machine."""
+    if as_json:
+        emit_json({**info.to_dict(), "gitreg": version})
+        return
+    if info.exists is None:
+        state = "remote (not contacted)"
+    elif not info.exists:
+        state = "does not exist yet" + (" (the first write creates it)" if info.source == "default" else "")
+    else:
+        state = "a gitreg registry" if info.is_registry else "exists, but is not a gitreg registry"
+    rows = [
+        ("registry", info.url),
+        ("chosen by", info.chosen_by),
+        ("state", state),
+        ("cache", f"{info.cache} ({'present' if info.cache_exists else 'not created yet'})"),
+        ("artifacts", info.artifacts),
+        ("gitreg", version),
+    ]
+    for key, value in rows:
+        click.echo(f"{key:<10} {value}")
+
+
+def render_config_value(value: Any, as_json: bool) -> None:
+    """``config get``: a string as it is, ``true``/``false``, numbers; tables and lists (or ``--json``) as JSON."""
+    if as_json or isinstance(value, (dict, list)):
+        emit_json(value)
+    elif isinstance(value, bool):
+        click.echo("true" if value else "false")
+    else:
+        click.echo(value.isoformat() if hasattr(value, "isoformat") else str(value))
+
+
+def render_config_change(change: Change, what: str) -> None:
+    """``config set``/``edit``: the commit on main, or that gitreg.toml already said so; warnings on stderr."""
+    warnings(change.warnings)
+    if change.commit:
+        click.echo(f"gitreg.toml: {what} (main {change.commit[:12]})")
+    else:
+        click.echo(f"gitreg.toml: {what}: already so, nothing committed" if what else "gitreg.toml: no changes")

@@ -34,23 +34,7 @@ def model_card(sidecar_dict: Mapping[str, Any], ref: str) -> str:
     metrics = {k: v for k, v in (sc.get("metrics") or {}).items() if _is_number(v)}
     measured = {k: v for k, v in evaluation.items() if _is_number(v) and k not in RUN_FIELDS}
 
-    front: dict[str, Any] = {"library_name": "onnx"}  # what gitreg.load runs, whatever trained it
-    if labels.get("license"):
-        front["license"] = str(labels["license"])
-    front["tags"] = [t for t in ("gitreg", "onnx", framework, task) if t]
-    shown = measured or metrics
-    if shown:
-        front["metrics"] = sorted(shown)
-        data = (sc.get("lineage") or {}).get("data") or []
-        dataset = _data_name(data[0]) if data else "evaluation data"
-        result: dict[str, Any] = {
-            "task": {"type": f"tabular-{task}" if task else "other"},
-            "dataset": {"type": "custom", "name": dataset},
-            "metrics": [{"type": k, "name": k, "value": float(shown[k])} for k in sorted(shown)],
-        }
-        front["model-index"] = [{"name": name, "results": [result]}]
-
-    out = ["---", *_yaml(front), "---", "", f"# {name}" + (f" v{version}" if version else ""), ""]
+    out = ["---", *_yaml(front_matter(sc, ref)), "---", "", f"# {name}" + (f" v{version}" if version else ""), ""]
     out += [str(model.get("description") or "No description was given when this version was pushed."), ""]
     details = [
         ("version", version),
@@ -85,6 +69,34 @@ def model_card(sidecar_dict: Mapping[str, Any], ref: str) -> str:
 
 
 RUN_FIELDS = frozenset({"samples", "seconds", "rows_per_second"})  # [evaluation] facts of the run, not metrics
+
+
+def front_matter(sidecar_dict: Mapping[str, Any], ref: str) -> dict[str, Any]:
+    """The card's Hugging Face metadata (its YAML front matter) as a dict: ``card --json`` prints it."""
+    sc = sidecar_dict
+    model = sc.get("model") or {}
+    sig = sc.get("signature") or {}
+    task = sig.get("task") or model.get("task")
+    labels = model.get("labels") or {}
+    evaluation = sc.get("evaluation") or {}
+    metrics = {k: v for k, v in (sc.get("metrics") or {}).items() if _is_number(v)}
+    measured = {k: v for k, v in evaluation.items() if _is_number(v) and k not in RUN_FIELDS}
+    front: dict[str, Any] = {"library_name": "onnx"}  # what gitreg.load runs, whatever trained it
+    if labels.get("license"):
+        front["license"] = str(labels["license"])
+    front["tags"] = list(dict.fromkeys(t for t in ("gitreg", "onnx", model.get("framework"), task) if t))
+    shown = measured or metrics
+    if shown:
+        front["metrics"] = sorted(shown)
+        data = (sc.get("lineage") or {}).get("data") or []
+        dataset = _data_name(data[0]) if data else "evaluation data"
+        result: dict[str, Any] = {
+            "task": {"type": f"tabular-{task}" if task else "other"},
+            "dataset": {"type": "custom", "name": dataset},
+            "metrics": [{"type": k, "name": k, "value": float(shown[k])} for k in sorted(shown)],
+        }
+        front["model-index"] = [{"name": str(model.get("name", ref)), "results": [result]}]
+    return front
 
 
 def _md_signature(sig: Mapping[str, Any]) -> list[str]:

@@ -127,14 +127,29 @@ def render(d: Mapping[str, Any]) -> list[str]:
     for kind, r in d["artifacts"].items():
         if r["same"]:
             lines.append(f"  {kind:<12} identical ({num(r['size']['a'])} bytes)")
+        elif not r["sha256"]["a"]:
+            lines.append(f"  {kind:<12} added ({str(r['sha256']['b'])[:12]}, {num(r['size']['b'])} bytes)")
+        elif not r["sha256"]["b"]:
+            lines.append(f"  {kind:<12} removed (was {str(r['sha256']['a'])[:12]}, {num(r['size']['a'])} bytes)")
         else:
-            sha_a, sha_b = (r["sha256"]["a"] or "-")[:12], (r["sha256"]["b"] or "-")[:12]
+            sha_a, sha_b = r["sha256"]["a"][:12], r["sha256"]["b"][:12]
             lines.append(f"  {kind:<12} {sha_a} -> {sha_b}  {num(r['size']['a'])} -> {num(r['size']['b'])} bytes")
     lin = d["lineage"]
     for k, r in lin["code"].items():
-        lines.append(f"code {k}: {num(r['a'])} -> {num(r['b'])}")
+        lines.append(f"code {k}: {_value(r['a'])} -> {_value(r['b'])}")
     for k, r in lin["data"].items():
-        lines.append(f"data {k}: {(r['a'] or '-')[:12]} -> {(r['b'] or '-')[:12]}")
+        sha_a, sha_b = (str(x)[:12] if x else "" for x in (r["a"], r["b"]))
+        if not sha_a:
+            lines.append(f"data {k}: added (sha256 {sha_b or 'unknown'})")
+        elif not sha_b:
+            lines.append(f"data {k}: removed (was sha256 {sha_a})")
+        else:
+            lines.append(f"data {k}: {sha_a} -> {sha_b}")
     if lin["parent"]:
-        lines.append(f"parent: {lin['parent']['a']} -> {lin['parent']['b']}")
+        lines.append(f"parent: {_value(lin['parent']['a'])} -> {_value(lin['parent']['b'])}")
     return lines
+
+
+def _value(x: Any) -> str:
+    """A lineage value, ``none`` when a version has none (never Python's ``None``)."""
+    return "none" if x is None or x == "" else str(x)

@@ -29,8 +29,10 @@ __all__ = [
     "DEFAULT_STAGES",
     "GITATTRIBUTES",
     "GITREG_TOML",
+    "KNOWN_KEYS",
     "STAGES_TOML",
     "RegistryConfig",
+    "unknown_keys",
 ]
 
 DEFAULT_STAGES = ("staging", "production")
@@ -166,3 +168,45 @@ def _byte_count(table: Mapping[str, Any], key: str, default: int) -> int:
     if value < 0:
         raise _bad(f"[limits] {key}", "a number of bytes >= 0", value)
     return value
+
+
+# -- the keys gitreg acts on ----------------------------------------------------------------------------
+# ``parse`` keeps keys it does not know (a newer gitreg may act on them); ``gitreg config`` refuses to
+# write new ones, because a misspelt key (``stages.prodution.require_pr``) would be silently ignored.
+KNOWN_KEYS: Mapping[str, tuple[str, ...]] = {
+    "registry": ("schema",),
+    "stages": ("order",),  # and one [stages.<stage>] table per stage in order
+    "gates": (),  # one [gates.<stage>] table per stage in order
+    "parity": ("rtol", "atol"),
+    "limits": ("max_plain_blob_bytes",),
+}
+STAGE_KEYS = ("require_pr",)
+GATE_KEYS = ("data", "rules")
+
+
+def unknown_keys(data: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+    """Every key of a parsed ``gitreg.toml`` this gitreg does not act on, as (dotted key, what it could have been).
+
+    ``stages.<name>`` and ``gates.<name>`` must name a stage in ``[stages] order``; ``parity.rtl`` is
+    not a key of ``[parity]``. Call after :meth:`RegistryConfig.parse` accepted ``data``.
+    """
+    out: list[tuple[str, tuple[str, ...]]] = []
+    stages = data.get("stages", {})
+    order = stages.get("order", list(DEFAULT_STAGES)) if isinstance(stages, Mapping) else []
+    order = tuple(s for s in order if isinstance(s, str)) if isinstance(order, list) else ()
+    for top, value in data.items():
+        if top not in KNOWN_KEYS:
+            out.append((top, tuple(KNOWN_KEYS)))
+            continue
+        if not isinstance(value, Mapping):
+            continue
+        for key, item in value.items():
+            if key in KNOWN_KEYS[top]:
+                continue
+            if top not in ("stages", "gates") or key not in order:
+                out.append((f"{top}.{key}", KNOWN_KEYS[top] + (order if top in ("stages", "gates") else ())))
+                continue
+            allowed = STAGE_KEYS if top == "stages" else GATE_KEYS
+            if isinstance(item, Mapping):
+                out += [(f"{top}.{key}.{k}", allowed) for k in item if k not in allowed]
+    return out

@@ -213,3 +213,31 @@ def tag_note(force: bool, reason: str | None, who: str, rollback: bool) -> str:
     elif why and why != "rollback":
         parts.append(why)
     return ("; gitreg: " + "; ".join(parts)) if parts else ""
+
+
+@dataclass(frozen=True)
+class StageNote:
+    """What :func:`tag_note` wrote into a stage tag's subject, read back (``history`` shows it)."""
+
+    rollback: bool = False
+    forced: bool = False
+    reason: str = ""  # the --reason (or what gitreg noted, e.g. "applied from stages.toml")
+
+
+def read_note(message: str) -> StageNote:
+    """The inverse of :func:`tag_note` on a tag message (its first line); a tag gitreg did not write: no note."""
+    subject = message.split("\n", 1)[0]
+    _, found, note = subject.partition("; gitreg: ")
+    if not found:
+        return StageNote()
+    rollback = note == "rollback" or note.startswith("rollback; ")
+    rest = note.removeprefix("rollback").removeprefix("; ") if rollback else note
+    forced = rest.startswith(_FORCED)
+    if forced:  # "gates skipped (--force) by Name <email>: reason"; the name's '>' ends the who
+        who_end = rest.find(">")
+        tail = rest[who_end + 1 :] if who_end >= 0 else rest[len(_FORCED) :]
+        rest = tail.partition(": ")[2] if tail.startswith(":") else ""
+    return StageNote(rollback, forced, rest)
+
+
+_FORCED = "gates skipped (--force) by "

@@ -113,7 +113,9 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
 
 
 def describe_onnx(model: Any) -> dict[str, Any]:
-    """Opset, IR version, producer and signature (graph inputs that are not initializers) of a ModelProto."""
+    """Opset, IR version, producer and signature (graph inputs that are not initializers) of a ModelProto,
+    with what the outputs mean when the graph makes it certain (task, classes: :mod:`gitreg.ml.outputs`)."""
+    from gitreg.ml import outputs
     from gitreg.ml.onnxcore import dtype_name
 
     inits = {i.name for i in model.graph.initializer}
@@ -134,15 +136,17 @@ def describe_onnx(model: Any) -> dict[str, Any]:
         return {"name": v.name, "dtype": dtype, "shape": shape}
 
     opsets = {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
+    signature: dict[str, Any] = {
+        "inputs": [value_info(v) for v in model.graph.input if v.name not in inits],
+        "outputs": [value_info(v) for v in model.graph.output],
+    }
+    signature.update(outputs.infer(signature["outputs"], outputs.graph_hints(model)))
     return {
         "opset": opsets.get("ai.onnx", 0),
         "opsets": opsets,
         "ir_version": int(model.ir_version),
         "producer": f"{model.producer_name} {model.producer_version}".strip(),
-        "signature": {
-            "inputs": [value_info(v) for v in model.graph.input if v.name not in inits],
-            "outputs": [value_info(v) for v in model.graph.output],
-        },
+        "signature": signature,
     }
 
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from gitreg.errors import InputError, UsageError
 from gitreg.ml.arrays import as_array, is_numeric
-from gitreg.ml.predictor import read_array_file, softmax
+from gitreg.ml.outputs import labels_of, prediction_of
+from gitreg.ml.predictor import probabilities, read_array_file
 
 BATCH = 65536  # rows per onnxruntime call: vectorised, with bounded memory for the outputs of one call
 LOG_LOSS_EPS = 1e-15
@@ -103,11 +104,13 @@ def evaluate(predictor: Any, x: Any, y: Any, batch: int = BATCH) -> Evaluation:
     start = time.perf_counter()
     outs = _run(predictor, xa, batch)
     seconds = time.perf_counter() - start
-    task = predictor.task or _guess_task(outs)
+    sig = dict(predictor.signature)
+    task = predictor.task or _guess_task(sig, outs)
     if task == "classification":
-        return _classification(predictor.signature, outs, ya, seconds)
+        sig["classes"] = getattr(predictor, "classes", None) or sig.get("classes")  # a ZipMap's keys when unrecorded
+        return _classification(sig, outs, ya, seconds)
     if task == "regression":
-        return _regression(outs, ya, seconds)
+        return _regression(prediction_of(sig, outs), ya, seconds)
     raise UsageError(f"cannot evaluate a model whose task is {task!r}: use classification or regression")
 
 
@@ -117,10 +120,10 @@ def _run(predictor: Any, x: np.ndarray, batch: int) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k] for k in parts[0]}
 
 
-def _guess_task(outs: Mapping[str, np.ndarray]) -> str:
-    if "label" in outs:
+def _guess_task(sig: Mapping[str, Any], outs: Mapping[str, np.ndarray]) -> str:
+    if labels_of(sig, outs) is not None:
         return "classification"
-    first = next(iter(outs.values()))
+    first = prediction_of(sig, outs)
     return "classification" if first.ndim == 2 and first.shape[1] > 1 else "regression"
 
 
@@ -133,10 +136,10 @@ def _classification(
     if y.ndim != 1:
         raise InputError(f"y has shape {y.shape}; a classifier needs one label per row")
     kind = sig.get("output")
-    scores = outs.get("probabilities", next(iter(outs.values())))
+    scores = prediction_of(sig, outs)
     proba: np.ndarray | None = None
-    if kind != "labels" and scores.ndim == 2 and scores.shape[1] > 1:
-        proba = scores.astype(np.float64) if kind == "probabilities" else softmax(scores.astype(np.float64))
+    if kind not in ("labels", "scores") and scores.ndim == 2 and scores.shape[1] > 1:
+        proba = probabilities(sig, scores).astype(np.float64)  # never softmax over probabilities
     classes = sig.get("classes")
     if classes:
         labels: list[Any] = [_plain(c) for c in classes]
@@ -144,12 +147,13 @@ def _classification(
     elif proba is not None:
         labels = list(range(proba.shape[1]))  # unnamed classes are the output columns' indices
         k = proba.shape[1]
-        known = f"the model's {k} output columns (0..{k - 1}; push with class_names to name them)"
+        known = f"the model's {k} output columns (0..{k - 1}; push with --classes or class_names= to name them)"
     else:
         labels, known = [], ""
     p_idx: np.ndarray | None = None
-    if "label" in outs:
-        pred_values = outs["label"].reshape(-1)
+    predicted = labels_of(sig, outs)
+    if predicted is not None:
+        pred_values = predicted
     elif scores.ndim == 2 and len(labels) == scores.shape[1]:
         # column j is labels[j]: the argmax is the code already (mapping 100k rows to label objects
         # and back through np.unique cost ~0.1 s)
@@ -315,14 +319,14 @@ def _roc(
     if len(tps) > max_points:
         pick = np.unique(np.linspace(0, len(tps) - 1, max_points).round().astype(np.int64))
         tps, fps = tps[pick], fps[pick]
-    return auc, (fps / max(fps[-1], 1.0), tps / max(tps[-1], 1.0))
+    return float(auc), (fps / max(fps[-1], 1.0), tps / max(tps[-1], 1.0))
 
 
 # -- regression --------------------------------------------------------------------------------------
-def _regression(outs: Mapping[str, np.ndarray], y: np.ndarray, seconds: float) -> Evaluation:
+def _regression(prediction: np.ndarray, y: np.ndarray, seconds: float) -> Evaluation:
     if not is_numeric(y.dtype):
         raise InputError(f"y has dtype {y.dtype}; a regressor is scored against numbers")
-    pred = next(iter(outs.values())).astype(np.float64)
+    pred = prediction.astype(np.float64)
     yt = y.astype(np.float64)
     if pred.size == yt.size:
         pred = pred.reshape(yt.shape)

@@ -352,19 +352,23 @@ def ort_session(model: Path | bytes) -> Any:
     )
 
 
-def ort_runner(path: Path, output_index: int | None = None) -> Runner:
-    """onnxruntime on ``path``: all outputs flattened side by side, or the one at ``output_index``."""
+def ort_runner(path: Path, output_index: int | None = None, output: str | None = None) -> Runner:
+    """onnxruntime on ``path``: all outputs flattened side by side, or the one at ``output_index`` (or
+    named ``output``); a ZipMap output (a list of dicts) as its ``[N, C]`` array."""
+    from gitreg.ml.outputs import as_array
+
     session = ort_session(path)
     names = [i.name for i in session.get_inputs()]
+    fetch = [output] if output is not None else None
 
     def run(*xs: np.ndarray) -> np.ndarray:
-        outs = session.run(None, dict(zip(names, xs)))
+        outs = [as_array(o) for o in session.run(fetch, dict(zip(names, xs)))]
         if output_index is not None:
-            return np.asarray(outs[output_index])
+            return outs[output_index]
         if len(outs) == 1:
-            return np.asarray(outs[0])
+            return outs[0]
         n = outs[0].shape[0]
-        return np.concatenate([np.asarray(o).reshape(n, -1) for o in outs], axis=1)
+        return np.concatenate([o.reshape(n, -1) for o in outs], axis=1)
 
     return run
 

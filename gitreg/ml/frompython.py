@@ -6,18 +6,26 @@ The training function (see :mod:`gitreg.ml.training`) returns the model or a dic
 - ``model`` is taken out; a ``name`` in the dict is dropped (``--name`` decides);
 - ``metrics``, ``params`` and ``labels`` merge key by key, the command line's value winning;
 - any other option given on the command line (not ``None``, not an empty list) replaces the dict's;
-- the flags ``script``, ``allow_parity_failure`` and ``sign`` are on when either side turns them on.
+- the flags ``script``, ``allow_parity_failure`` and ``sign`` are on when either side turns them on;
+- a torch or scikit-learn model needs example inputs: ``--example-inputs FILE`` (.npy, .npz ``X``, .csv)
+  gives them (over the dict's); when neither side supplies ``example_inputs`` or ``eval_data``, the first
+  ``--data`` .npz does: ``X[:16]`` as example inputs and ``(X, y)`` as eval data (every row also goes
+  through the parity check). Without any of these the push stops with one line saying so.
 
 Model tooling only: nothing here knows a registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from gitreg.errors import UsageError
 
 MERGED = ("metrics", "params", "labels")
 FLAGS = ("script", "allow_parity_failure", "sign")
+EXAMPLE_ROWS = 16  # rows of --data's X used as example inputs (all of them go through parity as eval data)
 
 
 def merge(
@@ -49,9 +57,52 @@ def merge(
     return model, kwargs
 
 
-def push_arguments(spec: str, **command_line: Any) -> tuple[Any, dict[str, Any]]:
-    """Call the training function ``spec`` (``MODULE:FUNCTION`` or ``path/to/train.py:FUNCTION``) and
-    :func:`merge` its result with ``command_line`` (the keywords of :func:`merge`)."""
+def push_arguments(
+    spec: str, *, example_inputs: str | None = None, data: Sequence[str] = (), **command_line: Any
+) -> tuple[Any, dict[str, Any]]:
+    """Call the training function ``spec`` (``MODULE:FUNCTION`` or ``path/to/train.py:FUNCTION``),
+    :func:`merge` its result with ``command_line`` (the keywords of :func:`merge`), and supply inputs
+    from ``example_inputs`` (a file) and ``data`` (files) as the module docstring says."""
     from gitreg.ml import training
 
-    return merge(training.call(spec), **command_line)
+    model, kwargs = merge(training.call(spec), **command_line)
+    return model, with_inputs(spec, model, kwargs, example_inputs, data)
+
+
+def with_inputs(
+    spec: str, model: Any, kwargs: Mapping[str, Any], example_inputs: str | None, data: Sequence[str]
+) -> dict[str, Any]:
+    """``kwargs`` with ``example_inputs``/``eval_data`` read from the files; UsageError when a live
+    model is left with neither."""
+    from gitreg.ml.predictor import read_array_file
+
+    out = dict(kwargs)
+    if example_inputs is not None:
+        out["example_inputs"] = read_array_file(example_inputs)[0]
+    if out.get("example_inputs") is not None or out.get("eval_data") is not None:
+        return out
+    kind = _kind(model)
+    if kind not in ("torch", "sklearn"):
+        return out  # files need no inputs; anything else fails in push with its own message
+    npz = next((d for d in data if Path(d).suffix.lower() == ".npz"), None)
+    if npz is None:
+        what = "a torch" if kind == "torch" else "a scikit-learn"
+        raise UsageError(
+            f"{spec} returned {what} model and nothing gives example inputs: pass --example-inputs FILE "
+            "(.npy, .npz or .csv) or --data FILE (.npz with X, y), or return a dict with example_inputs/eval_data"
+        )
+    x, y = read_array_file(npz)
+    out["example_inputs"] = x[:EXAMPLE_ROWS]
+    if y is not None:
+        out["eval_data"] = (x, y)
+    return out
+
+
+def _kind(model: Any) -> str | None:
+    from gitreg.errors import UnsupportedModel
+    from gitreg.ml.export import kind_of
+
+    try:
+        return kind_of(model)
+    except UnsupportedModel:
+        return None

@@ -50,6 +50,27 @@ def parse_pairs(items: Iterable[str], what: str) -> dict[str, str]:
     return out
 
 
+def parse_classes(text: str) -> list[Any]:
+    """``--classes``: ``a,b,c`` or ``@FILE`` (one label a line); integers when every label is one, else strings."""
+    if text.startswith("@"):
+        try:
+            raw = Path(text[1:]).expanduser().read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise MetadataError(f"--classes: cannot read {text[1:]}: {e.strerror or e}") from None
+    else:
+        raw = text.split(",")
+    labels = [c.strip() for c in raw if c.strip()]
+    if not labels:
+        raise MetadataError("--classes lists no class: give A,B,… or @FILE with one label a line")
+    if len(set(labels)) != len(labels):
+        dup = next(c for c in labels if labels.count(c) > 1)
+        raise MetadataError(f"--classes lists {dup!r} twice")
+    try:
+        return [int(c) for c in labels]
+    except ValueError:
+        return labels
+
+
 def metrics_from_pairs(items: Iterable[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for k, v in parse_pairs(items, "metric").items():

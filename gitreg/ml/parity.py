@@ -9,7 +9,7 @@ is within tolerance cannot happen, but a user reading the sidecar wants the figu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,8 @@ from gitreg.ml.arrays import is_numeric
 DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-5
 BATCH = 8192  # rows per runtime call: large enough to be vectorised, small enough to bound memory
+SELF_CHECK_ROWS = 257  # random rows for a file's self-check: an odd batch (batch size changes some kernels)
+SLICE = 7  # rows per call of the self-check's sliced run
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,18 @@ def run_parity(
     classifier: bool,
 ) -> Report:
     """Run every runtime on ``inputs`` (large batches) and compare each with ``reference``."""
+    return run_outputs(runners, reference, inputs, rtol, atol, classifier)[0]
+
+
+def run_outputs(
+    runners: Mapping[str, Any],
+    reference: str,
+    inputs: tuple[np.ndarray, ...],
+    rtol: float,
+    atol: float,
+    classifier: bool,
+) -> tuple[Report, dict[str, np.ndarray]]:
+    """:func:`run_parity`, and what each runtime gave (a runtime that failed is missing)."""
     outputs: dict[str, np.ndarray] = {}
     broken: list[Pair] = []
     n = len(inputs[0]) if inputs else 0
@@ -197,4 +211,78 @@ def run_parity(
             inf = float("inf")
             broken.append(Pair(rt, reference, n, inf, inf, False, problem=f"{rt} failed: {first_line(e)}"))
     report = check(outputs, reference, rtol, atol, classifier)
-    return Report(rtol, atol, report.pairs + tuple(broken))
+    return Report(rtol, atol, report.pairs + tuple(broken)), outputs
+
+
+# -- a file on its own ---------------------------------------------------------------------------------
+def self_check(
+    run: Callable[..., np.ndarray],
+    inputs: tuple[np.ndarray, ...],
+    expected_shape: Sequence[Any] = (),
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    classifier: bool = False,
+) -> tuple[Report, np.ndarray | None]:
+    """The check of an ONNX file with no original model beside it: the whole batch against the same
+    rows run in slices of :data:`SLICE` (a frozen batch axis, a statistic over the batch, or
+    nondeterminism shows up), then 3 rows' output against ``expected_shape`` (the signature's, ``N``
+    first). Returns the report and the whole batch's output (None when the runtime failed on it).
+    """
+    n = len(inputs[0]) if inputs else 0
+    inf = float("inf")
+
+    def sliced(*xs: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(run(*(x[i : i + SLICE] for x in xs))) for i in range(0, n, SLICE)])
+
+    try:
+        report, outs = run_outputs(
+            {"onnxruntime": run, "onnxruntime_sliced": sliced}, "onnxruntime", inputs, rtol, atol, classifier
+        )
+    except InputError as e:  # the file itself failed on the whole batch: that is the finding
+        why = e.message.replace("the original model failed", f"onnxruntime failed on {n} rows")
+        return Report(rtol, atol, (Pair("onnxruntime", "inputs", n, inf, inf, False, problem=why),)), None
+    problem: str | None = None
+    try:
+        out = np.asarray(run(*(x[:3] for x in inputs)))
+    except Exception as e:
+        problem = f"onnxruntime failed on 3 rows: {first_line(e)}"
+    else:
+        want = list(expected_shape)
+        if out.ndim == 0 or out.shape[0] != min(3, n):
+            got = out.shape[0] if out.ndim else "no"
+            problem = f"{min(3, n)} input rows gave {got} output rows: the batch axis is not dynamic"
+        elif want and (
+            len(want) != out.ndim or any(isinstance(w, int) and w != g for w, g in zip(want[1:], out.shape[1:]))
+        ):
+            problem = f"output shape {out.shape} does not match the signature {want}"
+    if problem:
+        bad = Pair("onnxruntime", "signature", 3, inf, inf, False, problem=problem)
+        report = Report(report.rtol, report.atol, (*report.pairs, bad))
+    return report, outs.get("onnxruntime")
+
+
+def synthetic(specs: Sequence[Mapping[str, Any]], rows: int = SELF_CHECK_ROWS) -> tuple[np.ndarray, ...]:
+    """Seeded random inputs shaped by the signature's input specs: ``rows`` on the batch axis (and on
+    any other symbolic axis), normal floats, small integers (token ids, indices)."""
+    rng = np.random.default_rng(0)
+    out = []
+    for spec in specs:
+        name = spec.get("name", "X")
+        raw = spec.get("shape")
+        if not raw:
+            raise InputError(f"the signature gives no shape for input {name!r}: give example inputs (--data)")
+        shape = [rows if i == 0 or not isinstance(d, int) else d for i, d in enumerate(raw)]
+        try:
+            dtype = np.dtype(spec.get("dtype", "float32"))
+        except TypeError:
+            dtype = np.dtype(object)
+        if dtype == np.bool_:
+            out.append(rng.integers(0, 2, size=shape).astype(bool))
+        elif np.issubdtype(dtype, np.integer):
+            out.append(rng.integers(0, 10, size=shape).astype(dtype))
+        elif np.issubdtype(dtype, np.floating):
+            out.append(rng.standard_normal(shape).astype(dtype))
+        else:
+            dt = spec.get("dtype")
+            raise InputError(f"cannot make random inputs of dtype {dt} for {name!r}: give example inputs")
+    return tuple(out)

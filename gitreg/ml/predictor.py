@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gitreg.errors import InputError, UsageError
+from gitreg.ml import outputs
 from gitreg.ml.arrays import numeric_array
 
 
@@ -48,25 +49,54 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-class Predictor:
-    """A registered model under onnxruntime: ``predict``, ``predict_proba``, and the raw ``session``."""
+def probabilities(signature: Mapping[str, Any], scores: np.ndarray, what: str = "this classifier") -> np.ndarray:
+    """Class probabilities from the prediction output: as they are when its kind is ``probabilities``
+    (or, unrecorded, every row already is a distribution), softmax over ``logits``; UsageError for a
+    classifier that gives labels or decision scores only."""
+    kind = signature.get("output")
+    if kind == "labels" or scores.ndim != 2:
+        raise UsageError(f"{what} has no probability output (it predicts labels only)")
+    if kind == "scores":
+        raise UsageError(
+            f"{what} gives decision scores, not probabilities (its rows do not sum to 1)",
+            hint="re-export with probabilities (scikit-learn: an estimator with predict_proba)",
+        )
+    if kind == "probabilities" or (kind is None and outputs.looks_like_probabilities(scores)):
+        return scores
+    return softmax(scores.astype(np.float64))
 
-    def __init__(self, session: Any, signature: Mapping[str, Any], version: Any = None) -> None:
+
+class Predictor:
+    """A registered model under onnxruntime: ``predict``, ``predict_proba``, and the raw ``session``.
+
+    ``version`` is the version string (``"1.2.0"``), ``model_version`` the :class:`gitreg.ModelVersion`
+    it came from (with its sidecar). ``signature`` is the sidecar's, with what the outputs tell
+    filled in for versions pushed before gitreg recorded it (:func:`gitreg.ml.outputs.complete`).
+    """
+
+    def __init__(self, session: Any, signature: Mapping[str, Any], model_version: Any = None) -> None:
         self.session = session
-        self.signature = dict(signature)
-        self.version = version  # the ModelVersion it came from
+        self.signature = outputs.complete(signature)
+        self.model_version = model_version
         self._inputs = [i.name for i in session.get_inputs()]
         self._outputs = [o.name for o in session.get_outputs()]
         specs = {s.get("name"): s for s in self.signature.get("inputs", [])}
         self._specs = [specs.get(n, {}) for n in self._inputs]
+        self._zipmap_classes: list[Any] | None = None
 
     def __repr__(self) -> str:
-        ref = getattr(self.version, "ref", None)
+        ref = getattr(self.model_version, "ref", None)
         return f"Predictor({ref or 'onnx'}, inputs={self._inputs}, outputs={self._outputs})"
 
     @property
+    def version(self) -> str | None:
+        """The version string, e.g. ``"1.2.0"`` (None for a Predictor built by hand)."""
+        return getattr(self.model_version, "version", None)
+
+    @property
     def classes(self) -> list[Any] | None:
-        return self.signature.get("classes")
+        """Class labels in probability-column order: the signature's, else a ZipMap output's keys once run."""
+        return self.signature.get("classes") or self._zipmap_classes
 
     @property
     def task(self) -> str | None:
@@ -79,37 +109,43 @@ class Predictor:
         return {n: check_input(x, s, what) for n, x, s, what in zip(self._inputs, xs, self._specs, names)}
 
     def run(self, *xs: Any) -> dict[str, np.ndarray]:
-        """Every output by name, for one vectorised batch."""
+        """Every output by name, for one vectorised batch (a ZipMap output as an ``[N, C]`` array)."""
         outs = self.session.run(None, self.feed(*xs))
-        return dict(zip(self._outputs, outs))
-
-    def _scores(self, outs: Mapping[str, np.ndarray]) -> np.ndarray:
-        if "probabilities" in outs:
-            return outs["probabilities"]
-        return next(iter(outs.values()))
+        classes = self.signature.get("classes")
+        result = {}
+        for name, value in zip(self._outputs, outs):
+            if outputs.is_zipmap(value) and value and not classes and self._zipmap_classes is None:
+                self._zipmap_classes = list(value[0])
+            result[name] = outputs.as_array(value, classes)
+        return result
 
     def predict(self, *xs: Any) -> np.ndarray:
         """Class labels for a classifier (mapped through ``classes`` when known), values otherwise."""
         outs = self.run(*xs)
         if self.task == "classification":
-            if "label" in outs:
-                return outs["label"]
-            scores = self._scores(outs)
+            labels = outputs.labels_of(self.signature, outs)
+            if labels is not None:
+                return labels
+            scores = outputs.prediction_of(self.signature, outs)
             idx = scores.argmax(axis=1)
             classes = self.classes
             return np.asarray(classes)[idx] if classes else idx
-        first = next(iter(outs.values()))
+        first = outputs.prediction_of(self.signature, outs)
         return first.reshape(len(first)) if first.ndim == 2 and first.shape[1] == 1 else first
 
     def predict_proba(self, *xs: Any) -> np.ndarray:
-        """Class probabilities (softmax over logits for torch classifiers)."""
+        """Class probabilities: the model's own when it gives probabilities (never transformed),
+        softmax over logits (torch classifiers)."""
         if self.task != "classification":
-            raise UsageError("predict_proba needs a classifier; this model's task is " + str(self.task))
-        outs = self.run(*xs)
-        scores = self._scores(outs)
+            raise UsageError(
+                f"predict_proba needs a classifier; this model's task is {self.task}",
+                hint="a classifier pushed as a file without a task: push it again (a new version) "
+                "with --task classification",
+            )
         if self.signature.get("output") == "labels":
             raise UsageError("this classifier has no probability output (its estimator has no predict_proba)")
-        return scores if self.signature.get("output") == "probabilities" else softmax(scores.astype(np.float64))
+        outs = self.run(*xs)
+        return probabilities(self.signature, outputs.prediction_of(self.signature, outs))
 
     __call__ = predict
 

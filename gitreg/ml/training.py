@@ -2,9 +2,11 @@
 
 The function takes no arguments and returns either the model itself or a dict with ``model`` and
 any keyword of :func:`gitreg.push` (``example_inputs``, ``eval_data``, ``metrics``, ``params``,
-``class_names``, …). MODULE is a dotted module importable from the current directory, or a path
-to a ``.py`` file. Errors in finding the function are usage errors; errors inside it are the
-training code's, reported in one line.
+``class_names``, …). A bare torch or scikit-learn model gets its example inputs from the command
+line (``--example-inputs FILE`` or ``--data FILE``: :func:`gitreg.ml.frompython.with_inputs`).
+MODULE is a dotted module importable from the current directory, or a path to a ``.py`` file.
+Errors in finding the function are usage errors; errors inside it are the training code's,
+reported in one line.
 """
 
 from __future__ import annotations

@@ -31,11 +31,12 @@ def check(backend: Backend) -> CheckReport:
     warnings: list[str] = []
     on_main = view.git.commits_on(view.main)
     wanted: dict[str, tuple[lfs.Pointer, str]] = {}
-    nversions = 0
+    nversions = ndereg = 0  # every version is checked; reported as live + deregistered, like `list`
     for name, st in sorted(states.items()):
         problems += st.problems
         vs = sorted(st.versions.values(), key=lambda v: Version.parse(v.version))
         nversions += len(vs)
+        ndereg += sum(1 for v in vs if v.deregistered)
         with view.git.cat_file() as cf:
             for v in vs:
                 if v.commit not in on_main:
@@ -75,7 +76,7 @@ def check(backend: Backend) -> CheckReport:
     warnings += notes
     if checkout.is_checkout(view.git.git_dir):  # what this checkout is about to commit
         problems += checkout.worktree_problems(view.git.git_dir, states)
-    return CheckReport(nversions, len(wanted), tuple(problems), tuple(warnings))
+    return CheckReport(nversions - ndereg, len(wanted), tuple(problems), tuple(warnings), ndereg)
 
 
 def _check_objects(

@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gitreg.core.sidecar import Sidecar
-from gitreg.errors import ArtifactError, InputError, MissingDependency, UsageError, first_line
+from gitreg.errors import ArtifactError, MissingDependency, UsageError, first_line
 from gitreg.ml import parity as parity_mod
-from gitreg.ml.parity import run_parity
 from gitreg.registry.registry import Registry
 from gitreg.registry.values import ModelVersion, iso
 from gitreg.store import location
 
 RUNTIMES = ("onnxruntime", "torchscript")
-SELF_CHECK_ROWS = 257  # an odd batch: batch size changes some kernels
 
 
 def _sidecar(mv: ModelVersion) -> Sidecar:
@@ -84,23 +80,14 @@ def load(reg: Registry, ref: str, runtime: str = "onnxruntime") -> Any:
 
 
 def _load_torchscript(reg: Registry, mv: ModelVersion) -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise MissingDependency("torch", "torch", "runtime='torchscript'") from None
-    path = _artifact(reg, mv, "torchscript")
-    blob = path.read_bytes()  # hash the very bytes torch will run, not the file a moment earlier
-    if hashlib.sha256(blob).hexdigest() != _sidecar(mv).artifacts["torchscript"].sha256:
-        raise ArtifactError(f"{mv.ref}: model.pt changed on disk while loading; nothing was run", hint="retry")
-    from gitreg.ml.export import quiet
+    from gitreg.ml.filecheck import import_torch, load_torchscript
 
-    try:
-        with quiet():  # torch.jit.load's deprecation warning is not the user's to act on
-            module = torch.jit.load(io.BytesIO(blob), map_location="cpu")
-    except Exception as e:
-        raise ArtifactError(f"{mv.ref}: model.pt is not a loadable TorchScript file: {first_line(e)}") from None
-    module.eval()
-    return module
+    import_torch("runtime='torchscript'")  # before fetching anything
+    path = _artifact(reg, mv, "torchscript")
+    try:  # hash the very bytes torch will run, not the file a moment earlier
+        return load_torchscript(path, _sidecar(mv).artifacts["torchscript"].sha256)
+    except ArtifactError as e:
+        raise ArtifactError(f"{mv.ref}: {e.message}", hint=e.hint) from None
 
 
 # -- parity of stored artifacts ----------------------------------------------------------------------
@@ -110,70 +97,23 @@ def check_parity(reg: Registry, ref: str, data: Any = None) -> tuple[Any, parity
     A version with ONNX alone gets a self-check: the whole batch against the same rows run in
     small odd-sized slices (a frozen batch axis or nondeterminism shows up), and output shapes.
     ``data`` is an array or a .npy/.npz/.csv path; without it, seeded random inputs shaped by the
-    signature are used. Needs no training code.
+    signature are used. Needs no training code. The same check :func:`gitreg.push` records for files.
     """
-    from gitreg.ml.export import ort_runner
-    from gitreg.ml.predictor import check_input, read_array_file
+    from gitreg.ml import filecheck, outputs
+    from gitreg.ml.predictor import read_array_file
 
     mv = reg.show(ref)
     cfg = reg.config()
-    sig = mv.sidecar.signature if mv.sidecar else {}
-    specs = list(sig.get("inputs", []))
-    if len(specs) != 1:
-        raise UsageError(f"{mv.ref}: gitreg parity handles single-input models (this one has {len(specs)})")
+    sig = outputs.complete(mv.sidecar.signature if mv.sidecar else {})
     if isinstance(data, (str, os.PathLike)):
         data = read_array_file(os.fspath(data))[0]
-    x = check_input(data, specs[0]) if data is not None else _synthetic(specs[0])
-    classifier = sig.get("task") == "classification"
+    inputs = filecheck.check_inputs(sig, data)
     onnx_path = _artifact(reg, mv, "onnx")
-    try:
-        ort = ort_runner(onnx_path)
-    except Exception as e:
-        raise ArtifactError(f"{mv.ref}: onnxruntime cannot load model.onnx: {first_line(e)}") from None
-    if "torchscript" in _sidecar(mv).artifacts:
-        module = _load_torchscript(reg, mv)
-        import torch
-
-        def ts(xs: np.ndarray) -> np.ndarray:
-            from gitreg.ml.export import to_numpy
-
-            with torch.no_grad():
-                return to_numpy(module(torch.from_numpy(xs)))
-
-        report = run_parity(
-            {"torchscript": ts, "onnxruntime": ort}, "torchscript", (x,), cfg.rtol, cfg.atol, classifier
-        )
-    else:
-
-        def sliced(xs: np.ndarray) -> np.ndarray:
-            return np.concatenate([ort(xs[i : i + 7]) for i in range(0, len(xs), 7)])
-
-        report = run_parity(
-            {"onnxruntime": ort, "onnxruntime_sliced": sliced}, "onnxruntime", (x,), cfg.rtol, cfg.atol, classifier
-        )
-        out = ort(x[:3])
-        outs = list(sig.get("outputs", []))
-        want = list(outs[0].get("shape", [])) if len(outs) == 1 else []
-        problem = None
-        if out.shape[0] != 3:
-            problem = f"3 input rows gave {out.shape[0]} output rows: the batch axis is not dynamic"
-        elif want and any(isinstance(w, int) and w != g for w, g in zip(want[1:], out.shape[1:])):
-            problem = f"output shape {out.shape} does not match the signature {want}"
-        if problem:
-            bad = parity_mod.Pair("onnxruntime", "signature", 3, float("inf"), float("inf"), False, problem=problem)
-            report = parity_mod.Report(report.rtol, report.atol, (*report.pairs, bad))
-    return mv, report
-
-
-def _synthetic(spec: Mapping[str, Any]) -> np.ndarray:
-    shape = [SELF_CHECK_ROWS if i == 0 or not isinstance(d, int) else d for i, d in enumerate(spec.get("shape", []))]
-    if not shape:
-        raise InputError("the signature has no input shape: pass --data")
-    rng = np.random.default_rng(0)
-    dtype = np.dtype(spec.get("dtype", "float32"))
-    if np.issubdtype(dtype, np.integer):
-        return rng.integers(0, 10, size=shape).astype(dtype)
-    return rng.standard_normal(shape).astype(dtype)
+    ts = _load_torchscript(reg, mv) if "torchscript" in _sidecar(mv).artifacts else None
+    fc = filecheck.check_files(onnx_path, sig, inputs, cfg.rtol, cfg.atol, torchscript=ts)
+    if fc.load_error:
+        raise ArtifactError(f"{mv.ref}: {fc.load_error}")
+    return mv, fc.report
 
 
 def predict(reg: Registry, ref: str, x: Any, runtime: str = "onnxruntime", proba: bool = False) -> np.ndarray:
@@ -182,9 +122,10 @@ def predict(reg: Registry, ref: str, x: Any, runtime: str = "onnxruntime", proba
         model = load(reg, ref)
         return model.predict_proba(x) if proba else model.predict(x)
     mv = reg.show(ref)
-    from gitreg.ml.predictor import check_input, softmax
+    from gitreg.ml import outputs
+    from gitreg.ml.predictor import check_input, probabilities
 
-    sig = mv.sidecar.signature if mv.sidecar else {}
+    sig = outputs.complete(mv.sidecar.signature if mv.sidecar else {})
     specs = list(sig.get("inputs", []))
     arr = check_input(x, specs[0] if len(specs) == 1 else {})
     module = _load_torchscript(reg, mv)
@@ -198,7 +139,7 @@ def predict(reg: Registry, ref: str, x: Any, runtime: str = "onnxruntime", proba
     if proba:
         if task != "classification":
             raise UsageError(f"--proba needs a classifier; {mv.ref} is a {task or 'model without a task'}")
-        return out if sig.get("output") == "probabilities" else softmax(out.astype(np.float64))
+        return probabilities(sig, out, mv.ref)
     if task == "classification" and out.ndim == 2 and out.shape[1] > 1:
         classes = sig.get("classes")
         idx = out.argmax(axis=1)
@@ -214,7 +155,7 @@ def evaluate(reg: Registry, ref: str, data: Any, target: str | None = None) -> t
     x, y, info = _eval_data(reg, data, target)
     model = load(reg, ref)
     ev = evaluate_mod.evaluate(model, x, y)
-    return model.version, dataclasses.replace(ev, data=info)
+    return model.model_version, dataclasses.replace(ev, data=info)
 
 
 def _eval_data(
@@ -263,7 +204,7 @@ def record_evaluation(reg: Registry, ref: str, data: Any, target: str | None = N
     model = load(reg, ref)
     ev = dataclasses.replace(evaluate_mod.evaluate(model, x, y), data=info)
     section = {**ev.to_section(), "evaluated": _now()}
-    return model.version, ev, records.record(reg.backend, model.version, section)
+    return model.model_version, ev, records.record(reg.backend, model.model_version, section)
 
 
 def _now() -> str:

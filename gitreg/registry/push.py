@@ -105,6 +105,7 @@ def push_files(
     for k, v in (extra_sections or {}).items():
         sections[k] = dict(v)
     ident = backend.identity()
+    written: dict[str, Sidecar] = {}  # tag -> the sidecar its attempt wrote (a lost race rebuilds both)
 
     def attempt(base: Base) -> Write:
         st = base.state
@@ -123,16 +124,20 @@ def push_files(
             "labels": dict(labels or {}) or None,
         }
         sc = Sidecar(model=model, artifacts=arts, **sections)
+        text = sidecar_mod.dumps(sc)
+        written[tag] = sidecar_mod.loads(text, f"{tag}:models/{name}/model.toml")  # as `show` will read it
         files: dict[str, str | None] = {f"models/{name}/{fn}": blob for fn, blob in pointer_blobs.items()}
-        files[f"models/{name}/model.toml"] = cache.hash_blob(sidecar_mod.dumps(sc))
+        files[f"models/{name}/model.toml"] = cache.hash_blob(text)
         files[f"models/{name}/README.md"] = cache.hash_blob(card.model_card(sc.to_dict(), tag))
         commit = cache.commit(base.main, files, f"Register {name} v{new}", ident, when, replace_dirs=[f"models/{name}"])
         msg = tag_message(TagEvent(Kind.REGISTER, name, str(new)))
         tag_obj = cache.make_tag(tag, commit, msg, ident, when, sign=signer)
-        return Write((base.main_update(commit), base.tag_update(tag, tag_obj)), commit, tag, str(new))
+        return Write((base.main_update(commit), base.tag_update(tag, tag_obj)), commit, tag, str(new), when)
 
     w = publish(backend, cache, name, attempt, explicit_tag=explicit is not None)
-    return ModelVersion(name, w.version, w.tag, w.commit, iso(int(time.time())), ident.name, ident.email)
+    return ModelVersion(
+        name, w.version, w.tag, w.commit, iso(w.when), ident.name, ident.email, sidecar=written.get(w.tag)
+    )
 
 
 def next_version(st: ModelState | None, bump: str | None, has_metrics: bool) -> Version:

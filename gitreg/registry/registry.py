@@ -47,7 +47,7 @@ from gitreg.registry.values import (
 from gitreg.store import lfs
 from gitreg.store.files import atomic_write
 from gitreg.store.git import CatFile, Git
-from gitreg.store.location import resolve
+from gitreg.store.location import RegistryInfo, cache_dir, cache_home, resolve
 
 if TYPE_CHECKING:
     from gitreg.registry.verify import VerifyReport
@@ -73,6 +73,30 @@ class Registry:
     def config(self) -> RegistryConfig:
         """The registry's ``gitreg.toml`` (defaults when the embedded registry does not exist yet)."""
         return self.backend.config()
+
+    def info(self) -> RegistryInfo:
+        """Which registry this is and why it was chosen, and what of it is on this machine; never
+        contacts a remote registry (its ``exists`` is then None)."""
+        loc = self.location
+        exists = is_registry = None
+        if loc.path is not None:
+            exists = loc.path.exists()
+            try:
+                is_registry = exists and self.backend.view(sync=False) is not None
+            except GitregError:
+                is_registry = False
+        cache = cache_dir(loc.url)
+        return RegistryInfo(
+            loc.url,
+            str(loc.path) if loc.path is not None else None,
+            loc.source,
+            loc.chosen_by,
+            exists,
+            is_registry,
+            str(cache),
+            (cache / "HEAD").exists(),
+            str(cache_home() / "gitreg" / "artifacts"),
+        )
 
     def init(self) -> bool:
         """Create the registry if needed; True if it was created, False if it already existed."""
@@ -374,6 +398,7 @@ class Registry:
                     {s: f"v{v}" for s, v in sorted(st.stages.items())},
                     st.deprecated,
                     iso(st.last_time),
+                    sum(1 for v in st.versions.values() if v.deregistered),
                 )
             )
         return out

@@ -45,12 +45,15 @@ class ModelVersion:
 
 @dataclass(frozen=True)
 class ModelSummary:
+    """One model in ``list``: ``versions`` counts live versions, ``deregistered`` the others (as ``check`` does)."""
+
     name: str
     latest: str | None
     versions: int
     stages: Mapping[str, str]
     deprecated: bool
     updated: str
+    deregistered: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "stages": dict(self.stages)}
@@ -86,10 +89,14 @@ class PullResult:
 
 @dataclass(frozen=True)
 class CheckReport:
+    """What ``check`` found. Every version is checked; ``versions`` counts the live ones and
+    ``deregistered`` the others, the same two numbers ``list`` shows per model."""
+
     versions: int
     objects: int
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    deregistered: int = 0
 
     @property
     def ok(self) -> bool:

@@ -69,17 +69,26 @@ class VerifyReport:
 
     @property
     def hint(self) -> str | None:
-        """The next step for the first kind of problem found."""
+        """The next step for the first kind of problem found (an unsigned tag accepted with
+        ``--allow-unsigned`` is a warning, not a problem: it gets no hint about signing)."""
+        if not self.problems:
+            return None
         if any(a.status == "missing" for a in self.artifacts):
             return f"run: gitreg pull {self.ref} (fetches and checks the bytes), then verify again"
-        status = {s.status for s in self.signatures}
-        if "unverifiable" in status or "untrusted" in status:
+        problems = set(self.problems)
+        failed = {s.status for s in self.signatures if s.status != "unsigned" or f"{s.tag} is not signed" in problems}
+        if "unverifiable" in failed or "untrusted" in failed:
             return (
                 "ssh: list the signer in gpg.ssh.allowedSignersFile or pass --allowed-signers FILE; gpg: import the key"
             )
-        if "unsigned" in status:
+        if "unsigned" in failed:
             return "sign versions with gitreg push --sign; accept unsigned ones with --allow-unsigned"
-        return "the registry's copy may be damaged or tampered with; see: gitreg check" if self.problems else None
+        if any(a.status == "mismatch" for a in self.artifacts):
+            return (
+                "the file named above is not the artifact that was registered (damaged or tampered with): "
+                "do not use it; see: gitreg check"
+            )
+        return "the registry's copy may be damaged or tampered with; see: gitreg check"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -8,10 +8,11 @@ Resolving reads nothing but ``pyproject.toml`` and tests for a ``.git`` folder: 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -24,6 +25,7 @@ else:  # pragma: no cover
 
 __all__ = [
     "Location",
+    "RegistryInfo",
     "cache_dir",
     "cache_home",
     "data_home",
@@ -41,6 +43,7 @@ class Location:
     url: str
     source: str  # "option", "env", "pyproject", "default" (or what the caller of location_from says)
     path: Path | None = None
+    pyproject: Path | None = None  # the pyproject.toml whose [tool.gitreg] registry named it
 
     @property
     def is_local(self) -> bool:
@@ -49,6 +52,43 @@ class Location:
     @property
     def is_default(self) -> bool:
         return self.source == "default"
+
+    @property
+    def chosen_by(self) -> str:
+        """Why this registry, in words: ``--registry``, ``$GITREG_REGISTRY``, a pyproject.toml, or the default."""
+        if self.source == "option":
+            return "--registry"
+        if self.source == "env":
+            return "$GITREG_REGISTRY"
+        if self.source == "pyproject":
+            return f"[tool.gitreg] registry in {self.pyproject}"
+        if self.source == "default":
+            base = "$XDG_DATA_HOME/gitreg/registry.git" if os.environ.get("XDG_DATA_HOME") else (
+                "~/.local/share/gitreg/registry.git, as $XDG_DATA_HOME is unset"
+            )
+            return f"the embedded default, {base} (no --registry, $GITREG_REGISTRY or [tool.gitreg] registry)"
+        return self.source
+
+
+@dataclass(frozen=True)
+class RegistryInfo:
+    """What ``gitreg info`` reports: which registry a command would use, why, and what is on this machine.
+
+    ``exists``/``is_registry`` are None for a remote registry: finding out would contact it.
+    """
+
+    url: str
+    path: str | None
+    source: str
+    chosen_by: str
+    exists: bool | None
+    is_registry: bool | None
+    cache: str  # the bare cache clone gitreg keeps of this registry
+    cache_exists: bool
+    artifacts: str  # gitreg.load's content-addressed artifact cache
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 def data_home() -> Path:
@@ -126,6 +166,6 @@ def resolve(explicit: str | None = None) -> Location:
         section = tool.get("gitreg") if isinstance(tool, dict) else None
         reg = section.get("registry") if isinstance(section, dict) else None
         if isinstance(reg, str) and reg.strip():
-            return location_from(reg, "pyproject", base=pp.parent)
+            return dataclasses.replace(location_from(reg, "pyproject", base=pp.parent), pyproject=pp)
     path = default_registry_path()
     return Location(path.as_uri(), "default", path)
