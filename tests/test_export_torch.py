@@ -131,7 +131,7 @@ def _add_constant(src: Path, dst: Path, value: float) -> None:
 
 
 def test_broken_onnx_fails_parity_and_stored_parity_exits_3(mlp, registry: Registry, registry_path: Path) -> None:
-    from gitreg.ml import export
+    from gitreg.ml import export, runtime
     from gitreg.ml.parity import run_parity
 
     x, _ = models.digits()
@@ -139,7 +139,7 @@ def test_broken_onnx_fails_parity_and_stored_parity_exits_3(mlp, registry: Regis
     out.mkdir()
     ex = export.export(mlp, out, x[:2])
     _add_constant(out / "model.onnx", out / "broken.onnx", 1e-3)
-    runners = {"eager": ex.runners["eager"], "onnxruntime": export.ort_runner(out / "broken.onnx")}
+    runners = {"eager": ex.runners["eager"], "onnxruntime": runtime.ort_runner(out / "broken.onnx")}
     report = run_parity(runners, "eager", (x,), 1e-4, 1e-5, classifier=True)
     assert not report.passed
     (bad,) = report.failures()

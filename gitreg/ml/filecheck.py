@@ -71,7 +71,7 @@ def load_torchscript(path: Path, sha256: str | None = None) -> Any:
     blob = Path(path).read_bytes()
     if sha256 is not None and hashlib.sha256(blob).hexdigest() != sha256:
         raise ArtifactError(f"{Path(path).name} changed on disk while loading; nothing was run", hint="retry")
-    from gitreg.ml.export import quiet
+    from gitreg.ml.export_torch import quiet
 
     try:
         with quiet():  # torch.jit.load's deprecation warning is not the user's to act on
@@ -95,7 +95,7 @@ def check_files(
     A file onnxruntime cannot load is a failed check (``onnxruntime cannot load …``), not an error:
     the caller decides whether to push it anyway.
     """
-    from gitreg.ml.export import ort_runner
+    from gitreg.ml.runtime import ort_runner
 
     classifier = signature.get("task") == "classification"
     out_names = [o.get("name") for o in signature.get("outputs", [])]
@@ -113,7 +113,7 @@ def check_files(
     if torchscript is not None:
         import torch
 
-        from gitreg.ml.export import to_numpy
+        from gitreg.ml.export_torch import to_numpy
 
         def ts(*xs: np.ndarray) -> np.ndarray:
             with torch.no_grad():

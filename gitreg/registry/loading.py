@@ -66,8 +66,8 @@ def load(reg: Registry, ref: str, runtime: str = "onnxruntime") -> Any:
     mv = reg.show(ref)
     if runtime == "torchscript":
         return _load_torchscript(reg, mv)
-    from gitreg.ml.export import ort_session
     from gitreg.ml.predictor import Predictor
+    from gitreg.ml.runtime import ort_session
 
     path = _artifact(reg, mv, "onnx")
     try:
@@ -131,7 +131,7 @@ def predict(reg: Registry, ref: str, x: Any, runtime: str = "onnxruntime", proba
     module = _load_torchscript(reg, mv)
     import torch
 
-    from gitreg.ml.export import to_numpy
+    from gitreg.ml.export_torch import to_numpy
 
     with torch.no_grad():
         out = to_numpy(module(torch.from_numpy(arr)))
