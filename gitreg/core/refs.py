@@ -36,25 +36,30 @@ SEMVER = (
 _SEMVER_NOGROUPS = re.sub(r"\?P<\w+>", "?:", SEMVER)
 COUNTER = r"(?:#(?P<counter>\d+))?"
 
-_NAME_RE = re.compile(rf"^{NAME}$")
-_VERSION_RE = re.compile(rf"^v?{SEMVER}$")
+_NAME_RE = re.compile(rf"^{NAME}\Z")  # \Z, not $: "$" also matches before a trailing newline
+_VERSION_RE = re.compile(rf"^v?{SEMVER}\Z")
 # Every registry tag GTO accepts; groups: name, version, vcancel, stage, scancel, deprecated, counter.
 TAG_RE = re.compile(
     rf"^(?P<name>{GTO_NAME})"
     rf"(?:@v(?P<version>{_SEMVER_NOGROUPS})(?P<vcancel>!?)"
     rf"|#(?P<stage>{GTO_NAME})(?P<scancel>!?)"
     rf"|@(?P<deprecated>deprecated))"
-    rf"{COUNTER}$"
+    rf"{COUNTER}\Z"
 )
 _REF_RE = re.compile(
-    rf"^(?P<name>{GTO_NAME})(?:@(?P<latest>latest)|@(?P<version>v?{_SEMVER_NOGROUPS})|#(?P<stage>{GTO_NAME}))?$"
+    rf"^(?P<name>{GTO_NAME})(?:@(?P<latest>latest)|@(?P<version>v?{_SEMVER_NOGROUPS})|#(?P<stage>{GTO_NAME}))?\Z"
 )
+
+
+MAX_NAME = 100  # a tag is a file name on disk (plus "@v1.2.3-rc.1" and ".lock"): stay far from 255 bytes
 
 
 def check_name(name: str, what: str = "model") -> str:
     """Return ``name`` if gitreg may write it, else raise InvalidName saying the rule."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise InvalidName(f"invalid {what} name {name!r}: use {NAME_RULE}")
+    if len(name) > MAX_NAME:
+        raise InvalidName(f"invalid {what} name: {len(name)} characters, at most {MAX_NAME}")
     return name
 
 

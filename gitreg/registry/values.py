@@ -12,8 +12,12 @@ from gitreg.core.state import Event
 
 
 def iso(ts: int) -> str:
-    """A unix time as RFC 3339 UTC (``2026-12-01T16:00:00Z``)."""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    """A unix time as RFC 3339 UTC (``2026-12-01T16:00:00Z``); one no calendar can hold (a tag forged
+    with a date in the year 3,000,000) as ``@<seconds>`` instead of failing the whole read."""
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):
+        return f"@{ts}"
 
 
 # -- public values ----------------------------------------------------------------------------------

@@ -187,10 +187,7 @@ class Git:
         out = self.run("for-each-ref", f"--format={fmt}", *patterns).stdout
         records = []
         n = len(_FIELDS) if details else 5
-        for line in out.splitlines():
-            f = line.split("\0")
-            if len(f) != n:
-                continue
+        for f in _records(out, n):
             if details:
                 tag, otype, oid, peeled, date, name, email, subject = f
             else:
@@ -464,3 +461,27 @@ def identity(git_dir: Path | None = None) -> Identity:
     except Exception:
         user = "gitreg"
     return Identity(name or user, email or f"{user}@{socket.gethostname()}")
+
+
+def _records(out: str, n: int) -> list[list[str]]:
+    """``for-each-ref`` output of ``n`` NUL-separated fields per ref, one ref per line, as records.
+
+    Not ``splitlines()`` nor even ``split("\\n")``: git prints a carriage return in a tagger name as a
+    newline, and splitlines() also splits on \\x1c-\\x1e and \\x85 — either would cut a record in two
+    and hide a version. A ref name cannot hold a newline, so the newline before each ref name (the
+    last one inside the field that ends a record) is the only true record separator.
+    """
+    rows = [line.split("\0") for line in out.split("\n") if line]
+    if all(len(r) == n for r in rows):  # no newline inside any field: the common, fast case
+        return rows
+    tokens = out.split("\0")
+    records: list[list[str]] = []
+    current = [tokens[0]] if tokens[0] else []
+    for token in tokens[1:]:
+        if len(current) == n - 1:
+            last, _, following = token.rpartition("\n")
+            records.append([*current, last])
+            current = [following] if following else []
+        else:
+            current.append(token)
+    return records

@@ -151,7 +151,7 @@ def find_pyproject(start: Path | None = None) -> Path | None:
 def resolve(explicit: str | None = None) -> Location:
     """Apply the resolution order; never touches the network or the disk beyond pyproject.toml
     (and a ``.git`` folder test for local paths)."""
-    if explicit:
+    if explicit is not None:  # `--registry ""` is a mistake, not a wish for the default
         return location_from(explicit, "option")
     env = os.environ.get("GITREG_REGISTRY")
     if env:
