@@ -73,3 +73,17 @@ def test_a_carriage_return_in_a_tagger_name_hides_no_version(registry: Registry,
 def test_an_empty_registry_option_is_an_error_not_the_default(registry_path: Path) -> None:
     r = invoke("list", "--registry", "")
     assert r.exit_code == 1 and "empty registry location" in one_error_line(r.stderr)
+
+
+def test_terminal_control_sequences_written_by_others_are_printed_escaped(
+    registry: Registry, registry_path: Path, onnx_file
+) -> None:
+    first = registry.push_files([onnx_file()], "m", version="1.0.0")
+    title, clear = "\x1b]0;pwned\x07", "\x1b[2J"
+    _forged_tag(registry_path, "m@v1.1.0", first.commit, f"Eve{title}{clear} <e@example.com> 1700000000 +0000")
+    for args in (["history", "m"], ["list", "m"], ["show", "m@v1.1.0"], ["list"]):
+        r = invoke(*args, "--registry", str(registry_path))
+        assert r.exit_code == 0, (args, r.stderr)
+        assert "\x1b" not in r.stdout and "\x07" not in r.stdout, args
+    shown = invoke("history", "m", "--registry", str(registry_path)).stdout
+    assert "Eve\\x1b]0;pwned\\x07\\x1b[2J" in shown  # visible, not obeyed

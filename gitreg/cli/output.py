@@ -9,6 +9,7 @@ read commands stay fast to start.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +30,23 @@ if TYPE_CHECKING:
 
 
 # -- building blocks ---------------------------------------------------------------------------------
+# C0 controls but tab and newline, DEL and C1: what a terminal would act on (clear the screen, set
+# the title, move the cursor) if a tagger name, a metric key or a reason someone else wrote held it.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """``text`` with every control character a terminal would obey written as a visible escape."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def echo(message: Any = "", err: bool = False, nl: bool = True) -> None:
+    """The one way this CLI prints: never a raw control character (JSON escapes its own)."""
+    click.echo(safe(str(message)), err=err, nl=nl)
+
+
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
 def table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
@@ -38,7 +54,7 @@ def table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
     cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for r in cells:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 def num(x: Any) -> str:
@@ -48,14 +64,14 @@ def num(x: Any) -> str:
 
 def lines(texts: Iterable[str]) -> None:
     for text in texts:
-        click.echo(text)
+        echo(text)
 
 
 def error(message: str, hint: str | None = None) -> None:
     """``error: …`` and, when there is one, ``hint: …`` on stderr."""
-    click.echo(f"error: {message}", err=True)
+    echo(f"error: {message}", err=True)
     if hint:
-        click.echo(f"hint: {hint}", err=True)
+        echo(f"hint: {hint}", err=True)
 
 
 def usage_error(message: str, command_path: str) -> None:
@@ -68,12 +84,12 @@ def usage_error(message: str, command_path: str) -> None:
 
 def warnings(texts: Iterable[str]) -> None:
     for w in texts:
-        click.echo(f"warning: {w}", err=True)
+        echo(f"warning: {w}", err=True)
 
 
 def problems(texts: Iterable[str], err: bool = False) -> None:
     for p in texts:
-        click.echo(f"problem: {p}", err=err)
+        echo(f"problem: {p}", err=err)
 
 
 def append_summary(path: str, markdown: str) -> None:
@@ -84,22 +100,22 @@ def append_summary(path: str, markdown: str) -> None:
 
 # -- versions ----------------------------------------------------------------------------------------
 def render_init(created: bool, url: str) -> None:
-    click.echo(f"{'initialised' if created else 'already a registry'}: {url}")
+    echo(f"{'initialised' if created else 'already a registry'}: {url}")
 
 
 def render_workflow(path: str, commit: str | None, kept_spec: str | None = None) -> None:
     """``init --github``: the workflow file's commit on main, or that it was already there; a note when
     the pip spec chosen earlier with --pip-spec was kept."""
-    click.echo(f"wrote {path} on main ({commit[:12]})" if commit else f"{path}: up to date")
+    echo(f"wrote {path} on main ({commit[:12]})" if commit else f"{path}: up to date")
     if kept_spec is not None:
-        click.echo(f"note: kept the workflow's pip spec {kept_spec!r} (change it with --pip-spec)", err=True)
+        echo(f"note: kept the workflow's pip spec {kept_spec!r} (change it with --pip-spec)", err=True)
 
 
 def render_pushed(mv: ModelVersion, as_json: bool) -> None:
     if as_json:
         emit_json({"ref": mv.ref, "name": mv.name, "version": f"v{mv.version}", "tag": mv.tag, "commit": mv.commit})
     else:
-        click.echo(mv.ref)
+        echo(mv.ref)
 
 
 def render_models(models: Sequence[ModelSummary], as_json: bool) -> None:
@@ -137,13 +153,13 @@ def render_version(mv: ModelVersion, as_json: bool) -> None:
         return
     from gitreg.core import sidecar
 
-    click.echo(f"{mv.ref}{'  (deregistered)' if mv.deregistered else ''}")
-    click.echo(f"commit   {mv.commit}")
-    click.echo(f"created  {mv.created} by {mv.author} <{mv.author_email}>")
-    click.echo(f"stages   {', '.join(mv.stages) or '-'}")
+    echo(f"{mv.ref}{'  (deregistered)' if mv.deregistered else ''}")
+    echo(f"commit   {mv.commit}")
+    echo(f"created  {mv.created} by {mv.author} <{mv.author_email}>")
+    echo(f"stages   {', '.join(mv.stages) or '-'}")
     if mv.sidecar is not None:
-        click.echo("")
-        click.echo(sidecar.dumps(mv.sidecar).rstrip())
+        echo("")
+        echo(sidecar.dumps(mv.sidecar).rstrip())
 
 
 def render_history(events: Sequence[HistoryEvent], as_json: bool) -> None:
@@ -185,7 +201,7 @@ def render_event(ev: Any, as_json: bool, extra: Mapping[str, Any] | None = None)
     if as_json:
         emit_json({**ev.to_dict(), **(extra or {})})
     else:
-        click.echo(ev.tag)
+        echo(ev.tag)
 
 
 def render_gated_event(ev: Any, report: GateReport | None, as_json: bool) -> None:
@@ -196,7 +212,7 @@ def render_gated_event(ev: Any, report: GateReport | None, as_json: bool) -> Non
             if report.result.outcomes:
                 render_gate(report, ev.stage, False, None)
         else:
-            click.echo(f"gates skipped (--force) for {ev.name}@v{ev.version} -> {ev.stage}")
+            echo(f"gates skipped (--force) for {ev.name}@v{ev.version} -> {ev.stage}")
     render_event(ev, as_json, {"gate": report.to_dict() if report else None})
 
 
@@ -208,7 +224,7 @@ def render_check(report: CheckReport, as_json: bool) -> None:
     problems(report.problems)
     status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
     dereg = f" (and {report.deregistered} deregistered)" if report.deregistered else ""
-    click.echo(f"{status}: {report.versions} versions{dereg}, {report.objects} artifact objects checked")
+    echo(f"{status}: {report.versions} versions{dereg}, {report.objects} artifact objects checked")
 
 
 def render_sidecar_check(result: SidecarCheck, as_json: bool = False) -> None:
@@ -223,28 +239,28 @@ def render_verify(report: VerifyReport, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_dict())
     else:
-        click.echo(f"{report.ref}  commit {report.commit}")
+        echo(f"{report.ref}  commit {report.commit}")
         for s in report.signatures:
             what = f"tag object {s.tag_object[:12]} -> commit {s.object[:12]}"
             if s.good:
-                click.echo(f"signature  {s.tag}: good {s.format} signature by {s.signer} ({s.key}); {what}")
+                echo(f"signature  {s.tag}: good {s.format} signature by {s.signer} ({s.key}); {what}")
             else:
-                click.echo(f"signature  {s.tag}: {s.status}{f' ({s.detail})' if s.detail else ''}; {what}")
+                echo(f"signature  {s.tag}: {s.status}{f' ({s.detail})' if s.detail else ''}; {what}")
         if report.sidecar:
             agree = "agree" if all(a.status != "pointer" for a in report.artifacts) else "DISAGREE"
             n = len(report.artifacts)
-            click.echo(f"sidecar    {report.sidecar}: {n} artifact(s); sha256/size {agree} with the LFS pointers")
+            echo(f"sidecar    {report.sidecar}: {n} artifact(s); sha256/size {agree} with the LFS pointers")
         for a in report.artifacts:
             where = f"{len(a.checked)} local cop{'y' if len(a.checked) == 1 else 'ies'} hashed"
             detail = a.detail or where
-            click.echo(f"artifact   {a.path}  sha256 {a.sha256[:12]}…  {a.size} bytes: {a.status} ({detail})")
+            echo(f"artifact   {a.path}  sha256 {a.sha256[:12]}…  {a.size} bytes: {a.status} ({detail})")
     warnings(report.warnings)
     if not report.ok:
         more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
         error(report.problems[0] + more, report.hint)
     elif not as_json:
         by = ", ".join(dict.fromkeys(report.signers)) or "nobody (unsigned)"
-        click.echo(f"verified: {report.ref} signed by {by}")
+        echo(f"verified: {report.ref} signed by {by}")
 
 
 # -- evaluation --------------------------------------------------------------------------------------
@@ -265,7 +281,7 @@ def render_parity(mv: ModelVersion, report: ParityReport, as_json: bool) -> None
         for p in report.pairs
     ]
     table(rows, ("RUNTIME", "AGAINST", "SAMPLES", "MAX_ABS", "MAX_REL", "ARGMAX", ""))
-    click.echo(f"{mv.ref}: {report.message()}")
+    echo(f"{mv.ref}: {report.message()}")
 
 
 def render_predictions(preds: Any, as_json: bool, output: str | None) -> None:
@@ -283,10 +299,10 @@ def render_predictions(preds: Any, as_json: bool, output: str | None) -> None:
         numeric = np.issubdtype(preds.dtype, np.number) or preds.dtype == np.bool_
         np.savetxt(text, preds.reshape(len(preds), -1), delimiter=",", fmt="%.9g" if numeric else "%s")
         atomic_write(output, text.getvalue())
-        click.echo(f"{len(preds)} predictions -> {output}")
+        echo(f"{len(preds)} predictions -> {output}")
     else:
         for row in preds.reshape(len(preds), -1):
-            click.echo(",".join(num(v.item()) if hasattr(v, "item") else str(v) for v in row))
+            echo(",".join(num(v.item()) if hasattr(v, "item") else str(v) for v in row))
 
 
 def render_diff(d: Mapping[str, Any], as_json: bool) -> None:
@@ -308,21 +324,21 @@ def render_evaluation(
         emit_json({"ref": mv.ref, **ev.to_dict(), **extra})
         return
     table([(k, num(v)) for k, v in ev.metrics.items()], ("METRIC", "VALUE"))
-    click.echo(f"{mv.ref}: {ev.samples} rows, {ev.task}, {ev.rows_per_second:,.0f} rows/s under onnxruntime")
+    echo(f"{mv.ref}: {ev.samples} rows, {ev.task}, {ev.rows_per_second:,.0f} rows/s under onnxruntime")
     if report_path:
-        click.echo(f"report -> {report_path}")
+        echo(f"report -> {report_path}")
     if recorded is not None:
-        click.echo(f"recorded -> {recorded.git_ref} ({recorded.commit[:12]}); {mv.tag} is unchanged")
+        echo(f"recorded -> {recorded.git_ref} ({recorded.commit[:12]}); {mv.tag} is unchanged")
 
 
 def render_written(what: str, path: str) -> None:
     """``<what> -> <path>`` after a file was written."""
-    click.echo(f"{what} -> {path}")
+    echo(f"{what} -> {path}")
 
 
 def render_text(text: str) -> None:
     """A document as it is (a model card), with no newline added."""
-    click.echo(text, nl=False)
+    echo(text, nl=False)
 
 
 def render_card(ref: str, metadata: Mapping[str, Any], markdown: str, as_json: bool) -> None:
@@ -345,7 +361,7 @@ def render_dataset(name: str, meta: Mapping[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(meta)
     else:
-        click.echo(f"datasets/{name}.npz  {meta['rows']} rows  sha256 {meta['sha256'][:12]}")
+        echo(f"datasets/{name}.npz  {meta['rows']} rows  sha256 {meta['sha256'][:12]}")
 
 
 def render_datasets(found: Sequence[Mapping[str, Any]], as_json: bool) -> None:
@@ -353,7 +369,7 @@ def render_datasets(found: Sequence[Mapping[str, Any]], as_json: bool) -> None:
         emit_json(list(found))
         return
     if not found:
-        click.echo("no datasets (add one: gitreg dataset push FILE --name NAME)")
+        echo("no datasets (add one: gitreg dataset push FILE --name NAME)")
         return
     rows = [(d["name"], d.get("rows"), d.get("size"), str(d.get("sha256", ""))[:12], d.get("source")) for d in found]
     table(rows, ["NAME", "ROWS", "BYTES", "SHA256", "SOURCE"])
@@ -365,9 +381,9 @@ def render_dataset_detail(meta: Mapping[str, Any], as_json: bool) -> None:
         return
     for key in ("name", "path", "rows", "size", "sha256", "source"):
         if meta.get(key) is not None:
-            click.echo(f"{key:<8}{meta[key]}")
+            echo(f"{key:<8}{meta[key]}")
     for array, spec in sorted(dict(meta.get("arrays") or {}).items()):
-        click.echo(f"array   {array}: {spec.get('dtype')} {spec.get('shape')}")
+        echo(f"array   {array}: {spec.get('dtype')} {spec.get('shape')}")
 
 
 def data_line(data: Mapping[str, Any] | None) -> str | None:
@@ -385,20 +401,20 @@ def render_promotion_request(req: PromotionRequest, as_json: bool) -> None:
         return
     if req.gate is not None and req.gate.result.outcomes:  # the local gates, as ``gate`` prints them
         render_gate(req.gate, req.stage, False, None)
-    click.echo(f"branch  {req.branch} ({'pushed' if req.pushed else 'already on the registry'})")
+    echo(f"branch  {req.branch} ({'pushed' if req.pushed else 'already on the registry'})")
     if req.pr_url:
-        click.echo(f"pull request  {req.pr_url} ({'created' if req.pr_created else 'already open'})")
+        echo(f"pull request  {req.pr_url} ({'created' if req.pr_created else 'already open'})")
     elif req.compare_url:
-        click.echo(f"open the pull request  {req.compare_url}")
+        echo(f"open the pull request  {req.compare_url}")
     if req.note:
-        click.echo(f"note: {req.note}", err=True)
+        echo(f"note: {req.note}", err=True)
 
 
 def render_applied(events: Sequence[Any], as_json: bool) -> None:
     if as_json:
         emit_json([e.to_dict() for e in events])
     elif not events:
-        click.echo("stage tags already match stages.toml")
+        echo("stage tags already match stages.toml")
     else:
         lines(e.tag for e in events)
 
@@ -417,11 +433,11 @@ def render_gate(report: GateReport, stage: str, as_json: bool, summary_md: str |
     if as_json:
         emit_json(report.to_dict())
         return
-    click.echo(report.result.table())
+    echo(report.result.table())
     line = data_line(report.data)
     if line:
-        click.echo(line)
-    click.echo(gate_verdict(report, stage))
+        echo(line)
+    echo(gate_verdict(report, stage))
 
 
 def render_gate_changed(report: ChangedReport, as_json: bool, summary_md: str | None) -> None:
@@ -432,18 +448,18 @@ def render_gate_changed(report: ChangedReport, as_json: bool, summary_md: str | 
         emit_json(report.to_dict())
     else:
         for g in report.gates:
-            click.echo(g.result.table())
-            click.echo(gate_verdict(g, g.stage))
-            click.echo("")
+            echo(g.result.table())
+            echo(gate_verdict(g, g.stage))
+            echo("")
         for n in report.notes:
-            click.echo(f"note: {n}")
+            echo(f"note: {n}")
         if not (report.changes or report.errors or report.problems):
-            click.echo("this pull request does not change stages.toml: nothing to gate")
+            echo("this pull request does not change stages.toml: nothing to gate")
         else:
-            click.echo(f"{len(report.changes)} stage change(s): {'passed' if report.passed else 'FAILED'}")
+            echo(f"{len(report.changes)} stage change(s): {'passed' if report.passed else 'FAILED'}")
     problems(report.problems, err=True)
     for e in report.errors:
-        click.echo(f"error: {e}", err=True)
+        echo(f"error: {e}", err=True)
 
 
 # -- registry and configuration ------------------------------------------------------------------------
@@ -467,7 +483,7 @@ def render_info(info: RegistryInfo, version: str, as_json: bool) -> None:
         ("gitreg", version),
     ]
     for key, value in rows:
-        click.echo(f"{key:<10} {value}")
+        echo(f"{key:<10} {value}")
 
 
 def render_config_value(value: Any, as_json: bool) -> None:
@@ -475,15 +491,15 @@ def render_config_value(value: Any, as_json: bool) -> None:
     if as_json or isinstance(value, (dict, list)):
         emit_json(value)
     elif isinstance(value, bool):
-        click.echo("true" if value else "false")
+        echo("true" if value else "false")
     else:
-        click.echo(value.isoformat() if hasattr(value, "isoformat") else str(value))
+        echo(value.isoformat() if hasattr(value, "isoformat") else str(value))
 
 
 def render_config_change(change: Change, what: str) -> None:
     """``config set``/``edit``: the commit on main, or that gitreg.toml already said so; warnings on stderr."""
     warnings(change.warnings)
     if change.commit:
-        click.echo(f"gitreg.toml: {what} (main {change.commit[:12]})")
+        echo(f"gitreg.toml: {what} (main {change.commit[:12]})")
     else:
-        click.echo(f"gitreg.toml: {what}: already so, nothing committed" if what else "gitreg.toml: no changes")
+        echo(f"gitreg.toml: {what}: already so, nothing committed" if what else "gitreg.toml: no changes")
