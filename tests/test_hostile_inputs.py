@@ -62,7 +62,9 @@ def test_a_far_future_tagger_date_does_not_break_reading(registry: Registry, reg
         assert r.exit_code == 0 and "internal error" not in r.stderr, (args, r.stderr)
 
 
-def test_a_carriage_return_in_a_tagger_name_hides_no_version(registry: Registry, registry_path: Path, onnx_file) -> None:
+def test_a_carriage_return_in_a_tagger_name_hides_no_version(
+    registry: Registry, registry_path: Path, onnx_file
+) -> None:
     first = registry.push_files([onnx_file()], "m", version="1.0.0")
     _forged_tag(registry_path, "m@v1.1.0", first.commit, "Eve\rEvil <e@example.com> 1700000000 +0000")
     assert [v.version for v in registry.versions("m")] == ["1.0.0", "1.1.0"]
