@@ -89,3 +89,36 @@ def test_terminal_control_sequences_written_by_others_are_printed_escaped(
         assert "\x1b" not in r.stdout and "\x07" not in r.stdout, args
     shown = invoke("history", "m", "--registry", str(registry_path)).stdout
     assert "Eve\\x1b]0;pwned\\x07\\x1b[2J" in shown  # visible, not obeyed
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_a_metric_that_is_not_finite_is_refused(bad: str, registry: Registry, registry_path: Path, onnx_file) -> None:
+    r = invoke("push", str(onnx_file()), "--name", "m", "--metric", f"acc={bad}", "--registry", str(registry_path))
+    assert r.exit_code == 1 and "finite" in one_error_line(r.stderr)
+    with pytest.raises(Exception, match="finite"):
+        registry.push_files([onnx_file()], "m", metrics={"acc": float(bad)})
+    assert git("--git-dir", str(registry_path), "tag", "-l") == ""
+
+
+def test_a_metric_name_with_a_control_character_is_refused(registry: Registry, onnx_file) -> None:
+    with pytest.raises(Exception, match="control character"):
+        registry.push_files([onnx_file()], "m", metrics={"acc\x1b[2J": 0.9})
+    assert registry.list() == []
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_metrics_or_data_file_that_is_not_a_regular_file_is_refused_at_once(
+    special: str, registry_path: Path, onnx_file, tmp_path: Path
+) -> None:
+    import os
+
+    path = tmp_path / "metrics.fifo"
+    if special == "fifo":
+        os.mkfifo(path)  # reading it would block forever
+    else:
+        path = Path(special)
+    model = str(onnx_file())
+    for option in ("--metrics", "--data"):
+        r = invoke("push", model, "--name", "m", option, str(path), "--registry", str(registry_path))
+        assert r.exit_code == 1 and "is not a regular file" in one_error_line(r.stderr), (option, r.stderr)
+    assert git("--git-dir", str(registry_path), "tag", "-l") == ""

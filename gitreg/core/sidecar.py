@@ -9,6 +9,7 @@ sidecar survives an older one's rewrite.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,8 +25,35 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 SCHEMA = 1
-SECTIONS = ("signature", "metrics", "params", "parity", "evaluation", "lineage", "environment")
+SECTIONS = ("signature", "metrics", "params", "parity", "evaluation", "lineage", "environment", "files")
 ARTIFACT_FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
+# Names in models/<name>/ that gitreg writes itself: no external-data or extra file may take them.
+RESERVED_FILES = frozenset({*ARTIFACT_FILES.values(), "model.toml", "README.md"})
+DATA_KIND = "onnx.data"  # kind of an ONNX external-data file in stored_files()
+FILE_KIND = "file"  # kind of a file the model needs (files=[...], --file)
+
+
+def file_path_problem(path: str) -> str | None:
+    """Why ``path`` cannot name a file stored in ``models/<name>/`` beside the model; None if it can.
+
+    A relative POSIX path of plain components (letters, digits, ``._+-@``; no ``..``, no hidden
+    component, no absolute path), so it cannot escape the model's folder, needs no quoting in
+    ``.gitattributes``, and does not take a name gitreg writes itself (``model.onnx``, ``model.pt``,
+    ``model.toml``, ``README.md``).
+    """
+    if not path or path.startswith("/") or "\\" in path:
+        return "must be a relative path inside the model's folder"
+    parts = path.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            return "must not contain empty, '.' or '..' components (it would escape the model's folder)"
+        if part.startswith("."):
+            return "must not contain hidden components (starting with '.')"
+        if not all(c.isascii() and (c.isalnum() or c in "._+-@") for c in part):
+            return "may use letters, digits and ._+-@ only"
+    if path in RESERVED_FILES:
+        return f"is the name of a file gitreg writes itself ({', '.join(sorted(RESERVED_FILES))})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -52,6 +80,7 @@ class Sidecar:
     evaluation: Mapping[str, Any] = field(default_factory=dict)
     lineage: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, Any] = field(default_factory=dict)
+    files: Mapping[str, Any] = field(default_factory=dict)  # path -> {sha256, size}
     extra: Mapping[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
 
@@ -62,6 +91,23 @@ class Sidecar:
     @property
     def version(self) -> str:
         return str(self.model["version"])
+
+    def stored_files(self, kinds: tuple[str, ...] | None = None) -> list[Artifact]:
+        """Every LFS object of the version: the artifacts, each artifact's external data files
+        (``[artifacts.onnx] data = [{path, sha256, size}]``, kind ``onnx.data``) and the files the
+        model needs (``[files."tokenizer.json"] sha256, size``, kind ``file``). ``kinds`` selects
+        artifact kinds (their data files come with them); ``"file"`` selects the extra files."""
+        out: list[Artifact] = []
+        for kind, art in self.artifacts.items():
+            if kinds is not None and kind not in kinds:
+                continue
+            out.append(art)
+            for d in art.extra.get("data", ()):
+                out.append(Artifact(f"{kind}.data", d["path"], d["sha256"], d["size"]))
+        if kinds is None or FILE_KIND in kinds:
+            for path, f in sorted(self.files.items()):
+                out.append(Artifact(FILE_KIND, path, f["sha256"], f["size"]))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema": self.schema, "model": dict(self.model)}
@@ -132,11 +178,14 @@ def from_dict(data: Mapping[str, Any], where: str = "model.toml") -> Sidecar:
         path, sha, size = a.get("path"), a.get("sha256"), a.get("size")
         if not isinstance(path, str) or "/" in path or path.startswith("."):
             raise bad(f"[artifacts.{kind}] needs a plain file name in 'path'")
-        if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
-            raise bad(f"[artifacts.{kind}] needs a 64-hex 'sha256'")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise bad(f"[artifacts.{kind}] needs a non-negative integer 'size'")
+        sha, size = _check_entry(bad, f"[artifacts.{kind}]", sha, size)
         extra = {k: v for k, v in a.items() if k not in ("path", "sha256", "size")}
+        data_files = extra.get("data", [])
+        if not isinstance(data_files, list) or not all(isinstance(d, Mapping) for d in data_files):
+            raise bad(f"[artifacts.{kind}] 'data' must be a list of {{path, sha256, size}} tables")
+        for d in data_files:
+            _check_stored_path(bad, f"[artifacts.{kind}] data", d.get("path"))
+            _check_entry(bad, f"[artifacts.{kind}] data {d.get('path')!r}", d.get("sha256"), d.get("size"))
         artifacts[kind] = Artifact(kind, path, sha, size, extra)
     sections: dict[str, Mapping[str, Any]] = {}
     for s in SECTIONS:
@@ -144,16 +193,44 @@ def from_dict(data: Mapping[str, Any], where: str = "model.toml") -> Sidecar:
         if not isinstance(v, Mapping):
             raise bad(f"[{s}] must be a table")
         sections[s] = dict(v)
+    for fpath, f in sections["files"].items():
+        _check_stored_path(bad, "[files]", fpath)
+        if not isinstance(f, Mapping):
+            raise bad(f"[files.{fpath!r}] must be a table")
+        _check_entry(bad, f"[files.{fpath!r}]", f.get("sha256"), f.get("size"))
+    stored = [a.path for a in Sidecar(model={}, artifacts=artifacts, files=sections["files"]).stored_files()]
+    if len(set(stored)) != len(stored):
+        raise bad("two stored files share a path")
     known = {"schema", "model", "artifacts", *SECTIONS}
     extra = {k: v for k, v in data.items() if k not in known}
     return Sidecar(model=dict(model), artifacts=artifacts, extra=extra, schema=schema, **sections)
 
 
+def _check_entry(bad: Any, where: str, sha: Any, size: Any) -> tuple[str, int]:
+    if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        raise bad(f"{where} needs a 64-hex 'sha256'")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise bad(f"{where} needs a non-negative integer 'size'")
+    return sha, size
+
+
+def _check_stored_path(bad: Any, where: str, path: Any) -> None:
+    problem = file_path_problem(path) if isinstance(path, str) else "must be a string"
+    if problem:
+        raise bad(f"{where} path {path!r} {problem}")
+
+
 def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Metrics are flat numbers (not bools, not strings): gates compare them."""
+    """Metrics are flat, finite numbers (not bools, not strings) under printable names: gates compare
+    them (NaN would pass ``not (metrics.acc < 0.9)``) and terminals print the names."""
     out: dict[str, float] = {}
     for k, v in metrics.items():
+        key = str(k)
+        if not key or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in key):
+            raise ValueError(f"metric name {key!r} is empty or holds a control character")
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError(f"metric {k!r} must be a number, got {v!r}")
-        out[str(k)] = v
+            raise ValueError(f"metric {key!r} must be a number, got {v!r}")
+        if not math.isfinite(v):
+            raise ValueError(f"metric {key!r} must be a finite number, got {v!r}")
+        out[key] = v
     return out

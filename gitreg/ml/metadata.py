@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import platform
+import stat
 import sys
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -92,9 +93,27 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+MAX_METRICS_FILE = 16 << 20  # a metrics file is a few KB; /dev/zero is not one
+
+
+def regular_file(path: Path, what: str) -> None:
+    """MetadataError unless ``path`` is a regular file: a FIFO would hang a read, /dev/zero never end it."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise MetadataError(f"{what} not found: {path}") from None
+    except OSError as e:
+        raise MetadataError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise MetadataError(f"{what} {path} is not a regular file")
+
+
 def metrics_from_file(path: str | Path) -> dict[str, float]:
     """A JSON or TOML file of numbers; nested tables flatten to dotted names (``test.acc``)."""
     p = Path(path)
+    regular_file(p, "metrics file")
+    if p.stat().st_size > MAX_METRICS_FILE:
+        raise MetadataError(f"metrics file {path} is over {MAX_METRICS_FILE >> 20} MB: not a metrics file")
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -151,8 +170,7 @@ def _sha256(path: Path) -> tuple[str, int]:
 def data_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """sha256, size and (for .npz/.npy/.csv) row count of a training or evaluation data file."""
     p = Path(path)
-    if not p.is_file():
-        raise MetadataError(f"data file not found: {path}")
+    regular_file(p, "data file")
     try:
         sha, size = _sha256(p)
     except OSError as e:
