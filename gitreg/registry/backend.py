@@ -320,8 +320,11 @@ class Backend:
             return
         cached = lfs.object_path(view.git.git_dir / "lfs", ptr.oid)
         if cached.is_file():
-            lfs.materialize(cached, target, ptr)
-            return
+            try:
+                lfs.materialize(cached, target, ptr)
+                return
+            except IntegrityError:  # a damaged copy in the cache clone: drop it and fetch it again
+                cached.unlink(missing_ok=True)
         lfs.materialize(lambda out: lfs.smudge(view.git, ptr, path, out), target, ptr)
 
     def lfs_stores(self, view: View) -> list[Path]:
