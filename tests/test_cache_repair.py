@@ -11,7 +11,7 @@ import pytest
 from gitreg import Registry
 from tests.support.onnxfiles import make_onnx
 from tests.support.repo import git
-from tests.support.servers import HttpServer, http_registry
+from tests.support.servers import http_registry
 
 pytestmark = [pytest.mark.http, pytest.mark.slow]
 
