@@ -122,3 +122,17 @@ def test_a_metrics_or_data_file_that_is_not_a_regular_file_is_refused_at_once(
         r = invoke("push", model, "--name", "m", option, str(path), "--registry", str(registry_path))
         assert r.exit_code == 1 and "is not a regular file" in one_error_line(r.stderr), (option, r.stderr)
     assert git("--git-dir", str(registry_path), "tag", "-l") == ""
+
+
+@pytest.mark.parametrize("target", ["tree", "tag"])
+def test_a_tag_that_does_not_peel_to_a_commit_is_no_version(
+    target: str, registry: Registry, registry_path: Path, onnx_file
+) -> None:
+    first = registry.push_files([onnx_file()], "m", version="1.0.0")
+    r = str(registry_path)
+    obj = git("--git-dir", r, "rev-parse", f"{first.commit}^{{tree}}") if target == "tree" else "m@v1.0.0"
+    git("--git-dir", r, "-c", "user.name=x", "-c", "user.email=x@example.com", "tag", "-a", "m@v1.1.0", obj, "-m", "x")
+    assert [v.version for v in registry.versions("m")] == ["1.0.0"]
+    assert {s.name: s.latest for s in registry.list()} == {"m": "v1.0.0"}
+    res = invoke("show", "m@v1.1.0", "--registry", r)
+    assert res.exit_code == 1 and "internal error" not in res.stderr

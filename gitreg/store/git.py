@@ -32,6 +32,7 @@ _FIELDS = (
     "%(objecttype)",
     "%(objectname)",
     "%(*objectname)",
+    "%(*objecttype)",
     "%(taggerdate:raw)",
     "%(taggername)",
     "%(taggeremail:trim)",
@@ -39,7 +40,7 @@ _FIELDS = (
 )
 _REF_FORMAT = "%00".join(_FIELDS)
 # Without tagger name, email and subject: ~20% less git time at 10k tags, for reads that only fold.
-_LEAN_FORMAT = "%00".join(_FIELDS[:5])
+_LEAN_FORMAT = "%00".join(_FIELDS[:6])
 # Messages git prints when the remote cannot be reached at all.
 _UNREACHABLE = (
     "does not appear to be a git repository",
@@ -186,14 +187,16 @@ class Git:
         fmt = _REF_FORMAT if details else _LEAN_FORMAT
         out = self.run("for-each-ref", f"--format={fmt}", *patterns).stdout
         records = []
-        n = len(_FIELDS) if details else 5
+        n = len(_FIELDS) if details else 6
         for f in _records(out, n):
             if details:
-                tag, otype, oid, peeled, date, name, email, subject = f
+                tag, otype, oid, peeled, ptype, date, name, email, subject = f
             else:
-                tag, otype, oid, peeled, date = f
+                tag, otype, oid, peeled, ptype, date = f
                 name = email = subject = ""
             annotated = otype == "tag"
+            if (ptype if annotated else otype) != "commit":
+                continue  # a tag of a tree, a blob or another tag names no version: one verdict for every read
             when, _, tz = date.partition(" ")
             records.append(
                 TagRecord(
