@@ -54,16 +54,23 @@ def push(
     task: str | None = None,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
-    opset: int | None = None,
+    opset: int | Mapping[str, int] | None = None,
     allow_parity_failure: bool = False,
     command: str | None = None,
     sign: bool = False,
+    files: Sequence[str | os.PathLike[str]] = (),
+    prediction_output: str | None = None,
+    dynamic: Mapping[str, Any] | None = None,
 ) -> ModelVersion:
     """Export ``model`` (torch module, scikit-learn estimator, or artifact paths), check parity, register it.
 
     ``example_inputs`` is one batch shaped like real input (``X[:2]``); ``eval_data=(X, y)`` adds all
     of ``X`` to the parity check; ``sign=True`` signs the version tag (git's own signing config).
-    Returns the new :class:`gitreg.ModelVersion`.
+    ``files`` are files the model needs (tokenizer, label map), versioned with it and available
+    from ``load(...).files``. ``example_inputs``/``eval_data`` X may be a tuple (one array per input), a dict
+    keyed by input name or a DataFrame; ``prediction_output`` names the output that is the prediction
+    (torch: default ``logits``, ``probabilities``, else the first); ``dynamic={"input_ids": {1: "seq"}}``
+    declares named dynamic axes beyond the batch. Returns the new :class:`gitreg.ModelVersion`.
     """
     from gitreg.registry import register
 
@@ -90,6 +97,9 @@ def push(
         allow_parity_failure=allow_parity_failure,
         command=command,
         sign=sign,
+        files=files,
+        prediction_output=prediction_output,
+        dynamic=dynamic,
     )
 
 

@@ -243,15 +243,19 @@ def test_checker_failures_on_skipped_payloads_are_the_checkers(tmp_path: Path, b
     assert new == old
 
 
-def test_external_data_is_refused_as_before(tmp_path: Path) -> None:
+def test_external_data_without_a_file_is_refused_and_with_one_accepted(tmp_path: Path) -> None:
     p = save(external_without_location(), tmp_path / "ext.onnx")
     with pytest.raises(ArtifactError, match="external data file"):
         inspect_onnx(p)
     m = matmul_model(weights())
     m.ir_version = 8
     q = tmp_path / "ext2.onnx"
-    onnx.save_model(m, str(q), save_as_external_data=True, all_tensors_to_one_file=True, size_threshold=0)
-    with pytest.raises(ArtifactError, match="external data file"):
+    onnx.save_model(
+        m, str(q), save_as_external_data=True, all_tensors_to_one_file=True, location="ext2.onnx.data", size_threshold=0
+    )
+    assert inspect_onnx(q)["ir_version"] == 8  # the data file beside it is checked and stored with it
+    (tmp_path / "ext2.onnx.data").unlink()
+    with pytest.raises(ArtifactError, match=r"external data file 'ext2\.onnx\.data', which is missing"):
         inspect_onnx(q)
 
 

@@ -124,7 +124,10 @@ def bad_files(tmp: Path) -> list[Path]:
     m = matmul_model(weights())
     m.ir_version = 8
     ext = tmp / "ext_file.onnx"
-    onnx.save_model(m, str(ext), save_as_external_data=True, all_tensors_to_one_file=True, size_threshold=0)
+    onnx.save_model(
+        m, str(ext), save_as_external_data=True, all_tensors_to_one_file=True, location="ext.data", size_threshold=0
+    )
+    (tmp / "ext.data").unlink()  # external data whose file is missing (with it, the model is valid)
     out.append(ext)
     for i, data in enumerate([b"this is not protobuf \x00\xff" * 10, b"hello world\n", b"\x08", b"\x3a\xff\xff"]):
         (tmp / f"garbage{i}.onnx").write_bytes(data)

@@ -15,7 +15,11 @@ from gitreg.cli.app import cli, exit_for, json_option, open_registry, registry_o
 
 @cli.command()
 @click.argument("ref")
-@click.option("--data", type=click.Path(), help="Inputs: .npy, .npz (X) or .csv (default: seeded random inputs).")
+@click.option(
+    "--data",
+    type=click.Path(),
+    help="Inputs: .npy, .npz (X, or one array per input name), .csv or .parquet (default: seeded random inputs).",
+)
 @registry_option
 @json_option
 def parity(ref: str, data: str | None, registry: str | None, as_json: bool) -> None:
@@ -29,7 +33,12 @@ def parity(ref: str, data: str | None, registry: str | None, as_json: bool) -> N
 
 @cli.command()
 @click.argument("ref")
-@click.option("--data", required=True, type=click.Path(), help="Inputs: .npy, .npz (X) or .csv.")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(),
+    help="Inputs: .npy, .npz (X, or one array per input name), .csv or .parquet (columns by name).",
+)
 @click.option("--target", metavar="COLUMN", help="CSV column holding labels (dropped from the inputs).")
 @click.option(
     "--runtime",
@@ -86,7 +95,11 @@ def diff(a: str, b: str, registry: str | None, as_json: bool) -> None:
 
 @cli.command(name="eval")
 @click.argument("ref")
-@click.option("--data", required=True, help="Labelled data: .npz (X, y), .csv with --target, or datasets/NAME.npz.")
+@click.option(
+    "--data",
+    required=True,
+    help="Labelled data: .npz (X or one array per input, and y), .csv/.parquet with --target, or datasets/NAME.npz.",
+)
 @click.option("--target", metavar="COLUMN", help="CSV column holding labels.")
 @click.option("--report", "report_path", type=click.Path(), help="Write a self-contained HTML report here.")
 @click.option(

@@ -93,6 +93,13 @@ def init(github: bool, pip_spec: str | None, registry: str | None) -> None:
 @click.option("--description", "-d", help="What this version is.")
 @click.option("--parent", metavar="REF", help="The model version this one was derived from.")
 @click.option("--data", "data", multiple=True, type=click.Path(), help="Data file to fingerprint into lineage.")
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(),
+    help="A file the model needs (tokenizer, label map; a folder: every file in it), versioned with it (repeatable).",
+)
 @sign_option
 @registry_option
 @json_option
@@ -111,6 +118,7 @@ def push(
     description: str | None,
     parent: str | None,
     data: tuple[str, ...],
+    files: tuple[str, ...],
     example_inputs: str | None,
     task: str | None,
     classes: str | None,
@@ -125,6 +133,7 @@ def push(
     on its own (whole batch vs slices, output shapes); exit 3 when it fails. Pushing to a
     deprecated model un-deprecates it (GTO's rule; see gitreg deprecate --help)."""
     from gitreg import api
+    from gitreg.cli.progress import progress
     from gitreg.ml import metadata
 
     metrics: dict[str, float] = {}
@@ -135,7 +144,9 @@ def push(
     labels = metadata.parse_pairs(label, "label")
     if bool(paths) == bool(from_python):
         raise UsageError("give artifact PATHS or --from-python MODULE:FUNCTION (one of them)")
-    options: dict[str, Any] = dict(version=version, bump=bump, description=description, parent=parent, data=list(data))
+    options: dict[str, Any] = dict(
+        version=version, bump=bump, description=description, parent=parent, data=list(data), files=list(files)
+    )
     meaning: dict[str, Any] = dict(
         task=task,
         class_names=metadata.parse_classes(classes) if classes is not None else None,
@@ -156,26 +167,28 @@ def push(
             allow_parity_failure=allow_parity_failure,
             sign=sign,
         )
-        mv = api.push(model, name, **kwargs)
+        with progress(not as_json):
+            mv = api.push(model, name, **kwargs)
     else:
         if script:
             raise UsageError("--script applies to --from-python (live models)")
         from gitreg.ml.predictor import read_array_file
 
         rows = read_array_file(example_inputs)[0] if example_inputs else None
-        mv = api.push(
-            list(paths),
-            name,
-            example_inputs=rows,
-            metrics=metrics,
-            params=params,
-            labels=labels,
-            sign=sign,
-            allow_parity_failure=allow_parity_failure,
-            registry=registry,
-            **meaning,
-            **options,
-        )
+        with progress(not as_json):
+            mv = api.push(
+                list(paths),
+                name,
+                example_inputs=rows,
+                metrics=metrics,
+                params=params,
+                labels=labels,
+                sign=sign,
+                allow_parity_failure=allow_parity_failure,
+                registry=registry,
+                **meaning,
+                **options,
+            )
     output.render_pushed(mv, as_json)
 
 
@@ -218,16 +231,20 @@ def history(name: str, registry: str | None, as_json: bool) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["all", "onnx", "torchscript"]),
+    type=click.Choice(["all", "onnx", "torchscript", "files"]),
     default="all",
     show_default=True,
-    help="Which artifacts to fetch.",
+    help="Which artifacts to fetch (onnx comes with its external data files; files: the files the model needs).",
 )
 @registry_option
 @json_option
 def pull(ref: str, dest: str | None, fmt: str, registry: str | None, as_json: bool) -> None:
     """Fetch one version's artifacts, verified against their sha256; nothing else is downloaded."""
-    output.render_pulled(open_registry(registry).pull(ref, dest, format=fmt), as_json)
+    from gitreg.cli.progress import progress
+
+    with progress(not as_json):
+        pulled = open_registry(registry).pull(ref, dest, format=fmt)
+    output.render_pulled(pulled, as_json)
 
 
 @cli.command()

@@ -49,7 +49,7 @@ def model_card(sidecar_dict: Mapping[str, Any], ref: str) -> str:
     out += _md_metrics(metrics, measured, evaluation)
     out += _md_parity(sc.get("parity") or {})
     out += _md_lineage(sc.get("lineage") or {})
-    out += _md_artifacts(sc.get("artifacts") or {})
+    out += _md_artifacts(sc.get("artifacts") or {}, sc.get("files") or {})
     out += [
         "## How to load",
         "",
@@ -179,10 +179,17 @@ def _md_lineage(lineage: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _md_artifacts(artifacts: Mapping[str, Any]) -> list[str]:
+def _md_artifacts(artifacts: Mapping[str, Any], files: Mapping[str, Any] | None = None) -> list[str]:
     if not artifacts:
         return []
-    rows = [[k, a.get("path"), a.get("sha256"), a.get("size")] for k, a in sorted(artifacts.items())]
+    rows = []
+    for k, a in sorted(artifacts.items()):
+        rows.append([k, a.get("path"), a.get("sha256"), a.get("size")])
+        data = a.get("data") if isinstance(a, Mapping) else None
+        for d in data if isinstance(data, list) else []:  # external data files, beside the model
+            rows.append([f"{k} data", d.get("path"), d.get("sha256"), d.get("size")])
+    for path, f in sorted((files or {}).items()):  # files the model needs
+        rows.append(["file", path, f.get("sha256"), f.get("size")])
     return ["## Artifacts", "", *_md_table(["kind", "file", "sha256", "size"], rows)]
 
 

@@ -68,6 +68,7 @@ GITATTRIBUTES = """\
 # Artifacts are Git LFS objects; sidecars (model.toml), cards and config stay plain text.
 models/**/*.onnx filter=lfs diff=lfs merge=lfs -text
 models/**/*.pt filter=lfs diff=lfs merge=lfs -text
+models/**/*.data filter=lfs diff=lfs merge=lfs -text
 datasets/**/*.npz filter=lfs diff=lfs merge=lfs -text
 """
 

@@ -9,6 +9,13 @@ generated ``ModelProto`` class, the same code ``onnx.checker.check_model`` and
 ``onnx.ModelProto.FromString`` run. TorchScript archives are recognised by their ``code/``
 entries without importing torch (torch costs ~2.5 s to import; a TorchScript file is code, and
 gitreg never runs it at push time).
+
+An ONNX model may keep its weights in external data files (a model over protobuf's 2 GiB limit
+must): the files its tensors' ``location`` entries name, relative to the ``.onnx`` file. They are
+collected with it (:attr:`Input.data`) and stored beside ``model.onnx`` under the same relative
+names; a location that escapes the model's folder, a missing file, or a tensor whose bytes
+(``offset``/``length``) do not lie inside its file is refused. :func:`collect_files` collects the
+other files a model needs (tokenizers, label maps), stored the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitreg.core.sidecar import ARTIFACT_FILES
+from gitreg.core.sidecar import ARTIFACT_FILES, file_path_problem
 from gitreg.errors import ArtifactError, first_line
 
 SUFFIX_KIND = {".onnx": "onnx", ".pt": "torchscript"}
@@ -29,6 +36,7 @@ class Input:
     kind: str  # "onnx" | "torchscript"
     path: Path
     info: dict[str, Any]  # extra sidecar keys (opset, producer, …)
+    data: tuple[tuple[Path, str], ...] = ()  # ONNX external data: (file here, name beside model.onnx)
 
     @property
     def stored_name(self) -> str:
@@ -46,11 +54,6 @@ def collect(paths: Sequence[str | Path]) -> list[Input]:
             raise ArtifactError(f"artifact not found: {raw}")
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in SUFFIX_KIND)
-            if any(f.name.endswith(".onnx.data") or f.suffix == ".data" for f in p.iterdir()):
-                raise ArtifactError(
-                    f"{raw} holds ONNX external data (.data): export with external_data=False "
-                    "so one .onnx file holds the model"
-                )
             if not found:
                 raise ArtifactError(f"folder {raw} holds no .onnx or .pt file")
             files += found
@@ -67,27 +70,70 @@ def collect(paths: Sequence[str | Path]) -> list[Input]:
     out = []
     for kind, f in sorted(by_kind.items()):
         _check_readable(f)
-        info = inspect_onnx(f) if kind == "onnx" else inspect_torchscript(f)
-        out.append(Input(kind, f, info))
+        if kind == "onnx":
+            info, data = inspect_onnx_files(f)
+            out.append(Input(kind, f, info, data))
+        else:
+            out.append(Input(kind, f, inspect_torchscript(f)))
     return out
 
 
-def _check_readable(f: Path) -> None:
+def collect_files(paths: Sequence[str | Path], taken: Sequence[str] = ()) -> list[tuple[Path, str]]:
+    """The extra files a model needs, as (file here, name in ``models/<name>/``).
+
+    A file keeps its base name; a folder keeps its own name and the relative names of the files
+    under it (``tokenizer/vocab.json``). ``taken`` are names already used (external data files).
+    Names that could escape the model's folder, or that are gitreg's own, are refused.
+    """
+    out: list[tuple[Path, str]] = []
+    seen = set(taken)
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            top = p.resolve().name
+            found = [(f, f"{top}/{f.relative_to(p).as_posix()}") for f in sorted(p.rglob("*")) if f.is_file()]
+            if not found:
+                raise ArtifactError(f"folder {raw} holds no file")
+        elif p.is_file():
+            found = [(p, p.name)]
+        else:
+            raise ArtifactError(f"file not found: {raw}")
+        for f, name in found:
+            problem = file_path_problem(name)
+            if problem:
+                raise ArtifactError(f"cannot store {raw} as {name!r}: the name {problem}")
+            if name in seen:
+                raise ArtifactError(f"two files would be stored as {name!r} in the model's folder")
+            seen.add(name)
+            _check_readable(f, allow_empty=True)
+            out.append((f, name))
+    return out
+
+
+def _check_readable(f: Path, allow_empty: bool = False) -> None:
     try:
         with open(f, "rb") as fh:
             head = fh.read(1)
     except OSError as e:
         raise ArtifactError(f"cannot read artifact {f}: {e.strerror or e}") from None
-    if not head:
+    if not head and not allow_empty:
         raise ArtifactError(f"artifact {f} is empty")
 
 
 def inspect_onnx(path: Path) -> dict[str, Any]:
+    """Validate an ONNX file (and its external data files) and read its signature; see :func:`inspect_onnx_files`."""
+    return inspect_onnx_files(path)[0]
+
+
+def inspect_onnx_files(path: Path) -> tuple[dict[str, Any], tuple[tuple[Path, str], ...]]:
     """Validate an ONNX file and read its signature from its skeleton; the weights are never read.
 
     The checks are ``onnx.ModelProto.FromString`` and ``onnx.checker.check_model`` on the skeleton
     (a few KB, whatever the model's size), then the payload-size rules the skeleton's placeholders
     hid from the checker; ``import onnx`` is not needed for any of it (:mod:`gitreg.ml.onnxcore`).
+    Tensors kept in external data files are checked here (location inside the model's folder,
+    file present, bytes inside it) and shown to the checker as one-element placeholders, like
+    the skeleton's inline tensors. Returns the sidecar keys and the external data files.
     """
     from gitreg.ml import onnxcore, onnxscan
 
@@ -97,19 +143,99 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
         model = model_proto.FromString(skeleton.model)
     except Exception as e:  # protobuf raises DecodeError and friends
         raise ArtifactError(f"{path} is not a valid ONNX model: {type(e).__name__}: {e}") from None
-    if any(t.data_location == onnxcore.EXTERNAL for t in model.graph.initializer):
-        raise ArtifactError(
-            f"{path} keeps its weights in an external data file: re-export with external_data=False "
-            "(or onnx.save_model(..., save_as_external_data=False)) so one file holds the model"
-        )
+    external = [t for t in _tensors(model) if t.data_location == onnxcore.EXTERNAL]
+    data = _external_files(path, external)
+    checked = skeleton.model
+    if external:
+        for t in external:  # what the checker would read from the files was checked above
+            dt = int(t.data_type)
+            del t.external_data[:]
+            del t.dims[:]
+            t.data_location = 0
+            t.raw_data = b"\0" * (onnxscan.raw_bytes(dt, 1) or 1)
+        checked = model.SerializeToString()
+        model = model_proto.FromString(skeleton.model)
     try:
-        onnxcore.check_model(skeleton.model)
+        onnxcore.check_model(checked)
         skeleton.check_sizes()  # what the skeleton's placeholders hid from the checker
     except Exception as e:
         # first_line: onnx's checker can raise a ValidationError whose message is empty (seen with
         # Debian's Python 3.11.2); the error then names the exception's type.
         raise ArtifactError(f"{path} is not a valid ONNX model: {first_line(e)}") from None
-    return describe_onnx(model)
+    return describe_onnx(model), data
+
+
+def _tensors(model: Any) -> list[Any]:
+    """Every TensorProto of a model that can hold data: initializers and attribute tensors, subgraphs included."""
+    out: list[Any] = []
+
+    def graph(g: Any) -> None:
+        out.extend(g.initializer)
+        nodes(g.node)
+
+    def nodes(ns: Any) -> None:
+        for n in ns:
+            for a in n.attribute:
+                if a.HasField("t"):
+                    out.append(a.t)
+                out.extend(a.tensors)
+                if a.HasField("g"):
+                    graph(a.g)
+                for sub in a.graphs:
+                    graph(sub)
+
+    graph(model.graph)
+    for f in model.functions:
+        nodes(f.node)
+    return out
+
+
+def _external_files(path: Path, tensors: list[Any]) -> tuple[tuple[Path, str], ...]:
+    """The external data files ``tensors`` name, each checked: inside the model's folder, present,
+    and holding every byte a tensor says it keeps there."""
+    from gitreg.ml import onnxscan
+
+    folder = path.parent.resolve()
+    files: dict[str, Path] = {}
+    for t in tensors:
+        entries = {e.key: e.value for e in t.external_data}
+        location = entries.get("location", "")
+        where = f"{path}: tensor {t.name!r} keeps its data in the external data file {location!r}"
+        if not location:
+            raise ArtifactError(f"{path}: tensor {t.name!r} is external but names no external data file (location)")
+        problem = file_path_problem(location)
+        if problem and "gitreg writes itself" not in problem:
+            raise ArtifactError(f"{where}, whose name {problem}")
+        if problem or location.endswith((".onnx", ".pt")):
+            raise ArtifactError(f"{where}, a name gitreg keeps for model files: rename the data file")
+        local = path.parent / location
+        try:
+            real = local.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise ArtifactError(f"{where}, which is missing ({local})") from None
+        if not real.is_relative_to(folder):
+            raise ArtifactError(f"{where}, which leads outside the model's folder ({real})")
+        if not real.is_file():
+            raise ArtifactError(f"{where}, which is not a regular file")
+        try:
+            offset = int(entries.get("offset", "0"))
+            length = int(entries["length"]) if "length" in entries else None
+        except ValueError:
+            raise ArtifactError(f"{where} with a non-integer offset or length") from None
+        nelem = 1
+        for d in t.dims:
+            nelem *= max(int(d), 0)
+        need = onnxscan.raw_bytes(int(t.data_type), nelem)
+        size = real.stat().st_size
+        if offset < 0 or (length is not None and length < 0):
+            raise ArtifactError(f"{where} at a negative offset or length")
+        if length is not None and need is not None and length != need:
+            raise ArtifactError(f"{where}: {length} bytes, but its shape and type need {need}")
+        end = offset + (length if length is not None else need or 0)
+        if end > size:
+            raise ArtifactError(f"{where} up to byte {end}, but the file has {size} bytes")
+        files[location] = local
+    return tuple((files[k], k) for k in sorted(files))
 
 
 def describe_onnx(model: Any) -> dict[str, Any]:

@@ -94,15 +94,19 @@ def evaluate(predictor: Any, x: Any, y: Any, batch: int = BATCH) -> Evaluation:
     Raises InputError for empty data, mismatched lengths, labels the model does not know, or
     input that does not fit the signature (the Predictor's own checks).
     """
-    xa, ya = as_array(x, "X"), as_array(y, "y")
-    if xa.ndim == 0 or ya.ndim == 0 or len(xa) == 0 or len(ya) == 0:
+    ya = as_array(y, "y")
+    if ya.ndim == 0 or len(ya) == 0:
         raise InputError("empty data: X and y need at least one row")
-    if len(xa) != len(ya):
-        raise InputError(f"X has {len(xa)} rows but y has {len(ya)}: they must be the same samples")
+    xs = _inputs(predictor, x)
+    n = len(xs[0]) if xs and xs[0].ndim else 0
+    if n == 0:
+        raise InputError("empty data: X and y need at least one row")
+    if n != len(ya):
+        raise InputError(f"X has {n} rows but y has {len(ya)}: they must be the same samples")
     if batch < 1:
         raise UsageError(f"batch must be a positive number of rows, got {batch}")
     start = time.perf_counter()
-    outs = _run(predictor, xa, batch)
+    outs = _run(predictor, xs, batch)
     seconds = time.perf_counter() - start
     sig = dict(predictor.signature)
     task = predictor.task or _guess_task(sig, outs)
@@ -114,9 +118,20 @@ def evaluate(predictor: Any, x: Any, y: Any, batch: int = BATCH) -> Evaluation:
     raise UsageError(f"cannot evaluate a model whose task is {task!r}: use classification or regression")
 
 
-def _run(predictor: Any, x: np.ndarray, batch: int) -> dict[str, np.ndarray]:
-    """Every output of the model over ``x``, run ``batch`` rows at a time and stacked."""
-    parts = [predictor.run(x[i : i + batch]) for i in range(0, len(x), batch)]
+def _inputs(predictor: Any, x: Any) -> tuple[np.ndarray, ...]:
+    """``x`` as the model's inputs in order (a tuple, a dict by input name, a table: the Predictor's
+    ``arrange``), or one array for a predictor without it."""
+    arrange = getattr(predictor, "arrange", None)
+    if arrange is not None:
+        return tuple(arrange(x))
+    xa = as_array(x, "X")
+    return (xa,) if xa.ndim else ()
+
+
+def _run(predictor: Any, xs: tuple[np.ndarray, ...], batch: int) -> dict[str, np.ndarray]:
+    """Every output of the model over ``xs``, run ``batch`` rows at a time and stacked."""
+    n = len(xs[0])
+    parts = [predictor.run(*(x[i : i + batch] for x in xs)) for i in range(0, n, batch)]
     return {k: np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k] for k in parts[0]}
 
 

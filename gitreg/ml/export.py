@@ -11,7 +11,7 @@ this module holds what they share: :class:`Exported`, the onnxruntime runners, t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,11 @@ def kind_of(model: Any) -> str:
         return "torch"
     if any(c.__module__.startswith("sklearn.") for c in mro) and hasattr(model, "predict"):
         return "sklearn"
+    if type(model).__module__.split(".")[0] == "catboost":  # not a scikit-learn subclass, no converter either
+        raise UnsupportedModel(
+            f"cannot push a {type(model).__name__}: neither skl2onnx nor onnxmltools converts CatBoost models",
+            hint="export with CatBoost itself: model.save_model('model.onnx', format='onnx'), then push the file",
+        )
     raise UnsupportedModel(
         f"cannot push a {type(model).__module__}.{type(model).__qualname__}: gitreg takes a torch.nn.Module, "
         "a fitted scikit-learn estimator or Pipeline, or paths to .onnx/.pt files"
@@ -49,11 +54,14 @@ def export(
     script: bool = False,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
-    opset: int | None = None,
+    opset: int | Mapping[str, int] | None = None,
     class_names: Sequence[Any] | None = None,
     task: str | None = None,
+    prediction_output: str | None = None,
+    dynamic: Mapping[str, Any] | None = None,
 ) -> Exported:
-    """Export ``model`` into ``out_dir`` (which must exist); see the module docstring."""
+    """Export ``model`` into ``out_dir`` (which must exist); see the module docstring. ``opset`` is the
+    main ONNX opset, or a dict of domain -> version (``{"": 17, "ai.onnx.ml": 3}``; torch takes the main one)."""
     if task not in (None, "classification", "regression"):
         raise InputError(f"invalid task {task!r}: use classification or regression")
     kind = kind_of(model)
@@ -67,10 +75,14 @@ def export(
             script=script,
             input_names=input_names,
             output_names=output_names,
-            opset=opset,
+            opset=(opset.get("", opset.get("ai.onnx")) if isinstance(opset, Mapping) else opset),
             class_names=class_names,
             task=task,
+            prediction_output=prediction_output,
+            dynamic=dynamic,
         )
+    if dynamic:
+        raise InputError("dynamic= is for torch models (a scikit-learn model's only dynamic axis is the batch)")
     if kind == "sklearn":
         from gitreg.ml.export_sklearn import export_sklearn
 

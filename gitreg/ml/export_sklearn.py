@@ -1,18 +1,31 @@
 """scikit-learn estimators and pipelines to ONNX with skl2onnx (``zipmap=False``: class probabilities
-are a plain float tensor). skl2onnx and scikit-learn are imported inside the function.
+are a plain float tensor). skl2onnx and scikit-learn are imported inside the functions.
+
+Beyond skl2onnx's own converters: xgboost and lightgbm models (their scikit-learn APIs) convert with
+onnxmltools' converters, registered here when such a model is pushed (``gitreg[boosting]``); the
+``ai.onnx.ml`` opset is lowered to what a converter supports when it says so; a model fitted on a
+DataFrame gets the columns' layout of :mod:`gitreg.ml.tabular` (one input per column for text or a
+``ColumnTransformer``) and the signature records the columns; a float64-fitted model is run on
+float64 on the reference side (the same values ONNX gets as float32).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gitreg.errors import ExportError, InputError, MissingDependency
+from gitreg.ml import tabular
 from gitreg.ml.arrays import numeric_array
 from gitreg.ml.runtime import Exported, as_tuple, one_line, ort_runner, plain
+
+# Libraries whose scikit-learn-API models skl2onnx converts only with onnxmltools' converters.
+BOOSTING = ("xgboost", "lightgbm")
+ML_OPSET_HINT = re.compile(r"target_opset=\{'ai\.onnx\.ml': (\d+)\}")
 
 
 def export_sklearn(
@@ -20,77 +33,357 @@ def export_sklearn(
     out_dir: Path,
     example_inputs: Any,
     *,
-    opset: int | None = None,
+    opset: int | Mapping[str, int] | None = None,
     class_names: Sequence[Any] | None = None,
     task: str | None = None,
 ) -> Exported:
+    """Convert ``model`` with skl2onnx into ``out_dir/model.onnx``; :class:`Exported` with the sklearn
+    and onnxruntime runners. ``opset`` is the main opset (int) or a dict of domain -> version
+    (``{"": 17, "ai.onnx.ml": 3}``). Raises ExportError (one line, root cause kept), InputError,
+    MissingDependency."""
     try:
         import skl2onnx
-        from skl2onnx.common.data_types import FloatTensorType
+        import sklearn
         from sklearn.base import is_classifier
     except ImportError as e:
         raise MissingDependency(e.name or "skl2onnx", "sklearn", "exporting a scikit-learn model") from None
     raw = as_tuple(example_inputs)
     if len(raw) != 1:
-        raise InputError("a scikit-learn model needs example_inputs (or eval_data): one 2-D array of samples")
-    x = numeric_array(raw[0], "example_inputs", need="a scikit-learn model takes a 2-D numeric array")
-    if x.ndim != 2:
-        raise InputError(f"scikit-learn example_inputs must be a 2-D numeric array, got shape {x.shape}")
-    x = x.astype(np.float32)
-    n_features = getattr(model, "n_features_in_", x.shape[1])
-    if x.shape[1] != n_features:
-        raise InputError(f"example_inputs have {x.shape[1]} features; the model was fitted on {n_features}")
+        raise InputError("a scikit-learn model needs example_inputs (or eval_data): one 2-D array or DataFrame")
+    register_boosting(model)
+    first = raw[0]
+    if isinstance(first, Mapping) and not tabular.is_frame(first):  # named columns read from a file
+        first = tabular.frame_from(first)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None and not tabular.is_frame(first):  # fitted on a DataFrame, shown an array
+        arr = numeric_array(first, "example_inputs", need="give a DataFrame with the columns the model was fitted on")
+        if arr.ndim == 2 and arr.shape[1] == len(names):
+            first = tabular.frame_from({str(n): arr[:, j] for j, n in enumerate(names)})
+    if tabular.is_frame(first):
+        frame = first
+        fitted = tabular.layout_of(frame, model)
+        layout: tabular.Layout | None = fitted
+        inputs = fitted.arrays(frame, "example_inputs")
+        if fitted.per_column:
+            initial = [(c.name, _tensor_type(c.onnx, 1)) for c in fitted.columns]
+        else:
+            initial = [("input", _tensor_type("float32", len(fitted.columns)))]
+        dtypes = {str(c): t for c, t in zip(frame.columns, frame.dtypes)}
+
+        def as_model_input(*xs: np.ndarray) -> Any:
+            return tabular.rebuild(xs, fitted, dtypes)
+    else:
+        layout = None
+        x = numeric_array(first, "example_inputs", need="give a 2-D numeric array or a pandas DataFrame")
+        if x.ndim != 2:
+            raise InputError(f"scikit-learn example_inputs must be a 2-D array or a DataFrame, got shape {x.shape}")
+        n_features = getattr(model, "n_features_in_", x.shape[1])
+        if x.shape[1] != n_features:
+            raise InputError(f"example_inputs have {x.shape[1]} features; the model was fitted on {n_features}")
+        inputs = (x.astype(np.float32),)
+        initial = [("input", _tensor_type("float32", int(n_features)))]
+
+        def as_model_input(*xs: np.ndarray) -> Any:
+            # float32 -> float64 is exact: the model sees the values ONNX sees, in the dtype a
+            # float64-fitted estimator needs (KMeans: "Buffer dtype mismatch ... got double")
+            return xs[0].astype(np.float64)
+
     classifier = is_classifier(model)
+    labels_only = _labels_only(model)
     proba = classifier and hasattr(model, "predict_proba")
-    try:
-        onx = skl2onnx.convert_sklearn(
-            model,
-            initial_types=[("input", FloatTensorType([None, int(n_features)]))],
-            options={id(model): {"zipmap": False}} if classifier else None,
-            target_opset=opset,
-        )
-    except Exception as e:
-        msg = one_line(e)
-        if "shape calculator" in msg or "MissingShapeCalculator" in type(e).__name__:
-            msg = "skl2onnx has no converter for it"
-        raise ExportError(
-            f"skl2onnx cannot convert {type(model).__name__}: {msg}; nothing was pushed",
-            hint="see skl2onnx's supported estimators, or export to ONNX yourself and push the .onnx file",
-        ) from None
+    to_convert = _without_xgboost_names(model)
+    options = {id(to_convert): {"zipmap": False}} if classifier else None
+    onx = convert(skl2onnx, to_convert, initial, options, opset)
     onnx_path = out_dir / "model.onnx"
     onnx_path.write_bytes(onx.SerializeToString())
     outputs = [o.name for o in onx.graph.output]
 
-    if proba:
-        out_index = outputs.index("probabilities") if "probabilities" in outputs else len(outputs) - 1
+    predict: Callable[..., Any] = model.predict_proba if proba else model.predict
+    out_index = (outputs.index("probabilities") if "probabilities" in outputs else len(outputs) - 1) if proba else 0
 
-        def original(xs: np.ndarray) -> np.ndarray:
-            return np.asarray(model.predict_proba(xs))
-    else:
-        out_index = 0
-
-        def original(xs: np.ndarray) -> np.ndarray:
-            return np.asarray(model.predict(xs))
+    def original(*xs: np.ndarray) -> np.ndarray:
+        return np.asarray(predict(as_model_input(*xs)))
 
     classes = class_names if class_names is not None else getattr(model, "classes_", None)
+    if classes is None and labels_only:
+        classes = _cluster_labels(model)
     sig: dict[str, Any] = {
-        "task": task or ("classification" if classifier else "regression"),
-        "output": "probabilities" if proba else ("labels" if classifier else "values"),
+        "task": task or ("classification" if classifier or labels_only else "regression"),
+        "output": "probabilities" if proba else ("labels" if classifier or labels_only else "values"),
     }
     if classes is not None:
         sig["classes"] = [plain(c) for c in classes]
-    import sklearn
+    if layout is not None:
+        sig.update(layout.signature())
+        if not layout.per_column:  # the predictor maps a frame's columns onto the matrix by these names
+            from gitreg.ml.artifacts import describe_onnx
 
+            described = describe_onnx(onx)["signature"]["inputs"]
+            sig["inputs"] = [{**described[0], "columns": layout.names}]
+    versions = f"skl2onnx {skl2onnx.__version__} scikit-learn {sklearn.__version__}"
+    for lib in _libraries(model):
+        versions += f" {lib} {_version(lib)}"
     return Exported(
         framework="sklearn",
         files=[onnx_path],
-        inputs=(x,),
+        inputs=tuple(inputs),
         reference="sklearn",
-        runners={"sklearn": original, "onnxruntime": ort_runner(onnx_path, out_index)},
-        signature=sig,
-        artifact_info={
-            "onnx": {"exporter": f"skl2onnx {skl2onnx.__version__} scikit-learn {sklearn.__version__} (zipmap=False)"}
+        runners={
+            "sklearn": original,
+            "onnxruntime": ort_runner(onnx_path, out_index),
+            "onnxruntime_sliced": sliced(ort_runner(onnx_path, out_index)),
         },
+        signature=sig,
+        artifact_info={"onnx": {"exporter": f"{versions} (zipmap=False)"}},
     )
 
 
+def sliced(run: Callable[..., np.ndarray], singles: int = 64, small: int = 1024) -> Callable[..., np.ndarray]:
+    """``run`` on the same rows in small pieces: the first ``singles`` rows it is given one at a time,
+    then slices of 7 up to row ``small`` (counted across calls), the rest as it comes. Tree ensembles
+    under onnxruntime sum in another order for one row than for a batch, which flips labels on tied
+    votes (a 50-tree forest: ~4% of rows one at a time disagreed with scikit-learn)."""
+    seen = 0
+
+    def run_sliced(*xs: np.ndarray) -> np.ndarray:
+        nonlocal seen
+        n = len(xs[0])
+        one, few = max(0, min(n, singles - seen)), max(0, min(n, small - seen))
+        starts = [*range(one), *range(one, few, 7), *([few] if few < n else [])]
+        ends = [*starts[1:], n]
+        seen += n
+        return np.concatenate([run(*(x[a:b] for x in xs)) for a, b in zip(starts, ends)])
+
+    return run_sliced
+
+
+def _tensor_type(kind: str, width: int) -> Any:
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+
+    cls = {"float32": FloatTensorType, "int64": Int64TensorType, tabular.TEXT: StringTensorType}[kind]
+    return cls([None, width])
+
+
+def target_opset(opset: int | Mapping[str, int] | None, ml: int | None = None) -> int | dict[str, int] | None:
+    """skl2onnx's ``target_opset``: None (its default), the main opset, or a domain -> version dict
+    (``ai.onnx`` may be spelled ``""``); ``ml`` sets ``ai.onnx.ml`` unless the caller did."""
+    if isinstance(opset, Mapping):
+        out = {("" if k == "ai.onnx" else str(k)): int(v) for k, v in opset.items()}
+    elif opset is None:
+        if ml is None:
+            return None
+        import skl2onnx
+        from onnx.defs import onnx_opset_version
+
+        out = {"": min(onnx_opset_version(), int(skl2onnx.get_latest_tested_opset_version()))}
+    else:
+        out = {"": int(opset)}
+    if ml is not None:
+        out.setdefault("ai.onnx.ml", ml)
+    if set(out) == {""} and not isinstance(opset, Mapping):
+        return out[""]
+    return out
+
+
+def convert(skl2onnx: Any, model: Any, initial: list[Any], options: Any, opset: int | Mapping[str, int] | None) -> Any:
+    """``skl2onnx.convert_sklearn``; when a converter asks for an older ``ai.onnx.ml`` (IsolationForest,
+    HistGradientBoosting and onnxmltools' tree converters do), once more with that version."""
+    import warnings
+
+    ml: int | None = None
+    for _ in range(2):
+        try:
+            with warnings.catch_warnings():
+                # protobuf 6 on what skl2onnx's tree converters write (a bool in an int list): a warning
+                # here, an error under protobuf 7 (hence the pin); nothing the user can act on
+                warnings.filterwarnings("ignore", message="Field onnx.AttributeProto", category=DeprecationWarning)
+                return skl2onnx.convert_sklearn(
+                    model, initial_types=initial, options=options, target_opset=target_opset(opset, ml)
+                )
+        except Exception as e:
+            asked = ML_OPSET_HINT.search(str(e))
+            if asked and ml is None and not (isinstance(opset, Mapping) and "ai.onnx.ml" in opset):
+                ml = int(asked.group(1))
+                continue
+            raise export_error(model, e) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def export_error(model: Any, e: BaseException) -> ExportError:
+    name = type(model).__name__
+    msg = one_line(e)[:300]
+    missing = "shape calculator" in msg or type(e).__name__ in ("MissingShapeCalculator", "MissingConverter")
+    if missing:
+        libs = _libraries(model)
+        unknown = _unconvertible(model)
+        what = f"{unknown} ({_module_of(unknown, model)})" if unknown and unknown != name else name
+        if "catboost" in libs:
+            return ExportError(
+                f"skl2onnx cannot convert {what}: CatBoost models are not converted by skl2onnx or onnxmltools; "
+                "nothing was pushed",
+                hint="export with CatBoost itself: model.save_model('model.onnx', format='onnx'), then push the file",
+            )
+        return ExportError(
+            f"skl2onnx cannot convert {name}: skl2onnx has no converter for {'it' if what == name else what}; "
+            "nothing was pushed",
+            hint="xgboost and lightgbm models need pip install 'gitreg[boosting]'; for other estimators see "
+            "skl2onnx's supported list, or export to ONNX yourself and push the .onnx file",
+        )
+    cause = _root_cause(e)
+    hint = "see skl2onnx's supported estimators and options, or export to ONNX yourself and push the .onnx file"
+    if cause is not None:
+        msg += f" (caused by {type(cause).__name__}: {one_line(cause)[:300]})"
+        if "AttributeProto" in str(cause) and "got a boolean" in str(cause):
+            hint = "protobuf 7 rejects what skl2onnx writes here: pip install 'protobuf<7' (gitreg[sklearn] pins it)"
+    return ExportError(f"skl2onnx cannot convert {name}: {msg}; nothing was pushed", hint=hint)
+
+
+def _root_cause(e: BaseException) -> BaseException | None:
+    """The innermost exception ``e`` was raised from (or while handling), if any."""
+    seen: list[BaseException] = [e]
+    cur: BaseException | None = e
+    while cur is not None and len(seen) < 10:
+        cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
+        if cur is not None and cur not in seen:
+            seen.append(cur)
+    return seen[-1] if len(seen) > 1 else None
+
+
+def _parts(model: Any) -> list[Any]:
+    """``model`` and every estimator inside it (pipeline steps, column transformers, meta-estimators)."""
+    found = [model]
+    get_params = getattr(model, "get_params", None)
+    if callable(get_params):
+        try:
+            found += [v for v in get_params(deep=True).values() if hasattr(v, "fit")]
+        except Exception:  # an estimator whose get_params misbehaves: the model alone
+            pass
+    return found
+
+
+def _libraries(model: Any) -> list[str]:
+    """Third-party model libraries in ``model`` (xgboost, lightgbm, catboost), in the order found."""
+    out: list[str] = []
+    for part in _parts(model):
+        top = type(part).__module__.split(".")[0]
+        if top in (*BOOSTING, "catboost") and top not in out:
+            out.append(top)
+    return out
+
+
+def _unconvertible(model: Any) -> str | None:
+    """The class name of the first part of ``model`` skl2onnx has no converter for, if it can tell."""
+    try:
+        from skl2onnx._supported_operators import sklearn_operator_name_map
+    except ImportError:  # pragma: no cover - skl2onnx moved it
+        return None
+    for part in _parts(model):
+        if type(part) not in sklearn_operator_name_map:
+            return type(part).__name__
+    return None
+
+
+def _module_of(class_name: str, model: Any) -> str:
+    part = next(p for p in _parts(model) if type(p).__name__ == class_name)
+    return type(part).__module__.split(".")[0]
+
+
+def _version(lib: str) -> str:
+    from importlib import metadata
+
+    for dist in (lib, f"{lib}-cpu"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "?"
+
+
+def register_boosting(model: Any) -> None:
+    """Register onnxmltools' converters with skl2onnx for the xgboost/lightgbm models in ``model``;
+    MissingDependency naming ``gitreg[boosting]`` when onnxmltools is not installed."""
+    libs = [lib for lib in _libraries(model) if lib in BOOSTING]
+    if not libs:
+        return
+    try:
+        from skl2onnx import update_registered_converter
+        from skl2onnx.common.shape_calculator import (
+            calculate_linear_classifier_output_shapes,
+            calculate_linear_regressor_output_shapes,
+        )
+    except ImportError as e:
+        raise MissingDependency(e.name or "skl2onnx", "sklearn", "exporting a scikit-learn model") from None
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    try:
+        if "xgboost" in libs:
+            import xgboost
+            from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+
+            for cls, shapes, opts in (
+                (xgboost.XGBClassifier, calculate_linear_classifier_output_shapes, classifier_options),
+                (xgboost.XGBRFClassifier, calculate_linear_classifier_output_shapes, classifier_options),
+                (xgboost.XGBRegressor, calculate_linear_regressor_output_shapes, None),
+                (xgboost.XGBRFRegressor, calculate_linear_regressor_output_shapes, None),
+            ):
+                update_registered_converter(cls, f"XGBoost{cls.__name__}", shapes, convert_xgboost, options=opts)
+        if "lightgbm" in libs:
+            import lightgbm
+            from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+            update_registered_converter(
+                lightgbm.LGBMClassifier,
+                "LightGbmLGBMClassifier",
+                calculate_linear_classifier_output_shapes,
+                convert_lightgbm,
+                options=classifier_options,
+            )
+            update_registered_converter(
+                lightgbm.LGBMRegressor,
+                "LightGbmLGBMRegressor",
+                calculate_linear_regressor_output_shapes,
+                convert_lightgbm,
+                options={"split": None},
+            )
+    except ImportError as e:
+        missing = e.name or "onnxmltools"
+        package = "onnxmltools" if missing.startswith("onnx") else missing.split(".")[0]
+        raise MissingDependency(package, "boosting", f"exporting {' and '.join(libs)} models") from None
+
+
+def _without_xgboost_names(model: Any) -> Any:
+    """``model``, or a copy whose xgboost boosters forget the DataFrame's feature names: onnxmltools
+    reads features as ``f0, f1…`` ("Unable to interpret 'age', feature names should follow pattern
+    'f%d'"). The inputs are in the fitted order already (:mod:`gitreg.ml.tabular`); the user's
+    model is left as it is."""
+    if "xgboost" not in _libraries(model):
+        return model
+    import copy
+
+    clone = copy.deepcopy(model)
+    for part in _parts(clone):
+        if type(part).__module__.split(".")[0] == "xgboost" and hasattr(part, "get_booster"):
+            try:
+                part.get_booster().feature_names = None
+            except Exception:  # not fitted: skl2onnx says so
+                pass
+    return clone
+
+
+def _labels_only(model: Any) -> bool:
+    """A clusterer or outlier detector: its ``predict`` gives labels (cluster ids, -1/1), not values."""
+    from sklearn.base import is_outlier_detector
+
+    try:
+        from sklearn.base import is_clusterer
+    except ImportError:  # scikit-learn < 1.6
+        return bool(is_outlier_detector(model) or getattr(model, "_estimator_type", None) == "clusterer")
+    return bool(is_outlier_detector(model) or is_clusterer(model))
+
+
+def _cluster_labels(model: Any) -> list[int] | None:
+    from sklearn.base import is_outlier_detector
+
+    if is_outlier_detector(model):
+        return [-1, 1]
+    n = getattr(model, "n_clusters", None)
+    return list(range(int(n))) if isinstance(n, int) else None

@@ -1,9 +1,13 @@
-"""torch models to artifacts: TorchScript (``torch.jit.trace`` or ``script``) and ONNX (torch 2.13's dynamo exporter).
+"""torch models to artifacts: TorchScript (``torch.jit.trace``/``script``) and ONNX (torch 2.13's dynamo exporter).
 
 Both files are written from the model in ``eval()`` under ``no_grad``, which is given back in the mode
-it came in; ONNX gets a symbolic batch axis on every input and ``external_data=False`` (one
-self-contained file). The runners handed back (eager, TorchScript from the saved file, onnxruntime)
-are what :mod:`gitreg.ml.parity` compares. torch is imported inside the functions.
+it came in; ONNX gets a symbolic batch axis on every input, symbolic axes beyond it where the model
+takes any size (inferred, or declared with ``dynamic=``), and one self-contained file unless the
+model is over ONNX's 2 GB protobuf limit (then torch writes ``model.onnx.data`` beside it, which the
+push stores as LFS objects too). Inputs may be named (a dict), outputs a tuple, a dict or a Hugging Face
+``ModelOutput``: the model then runs behind :func:`adapter` (tensors in, a flat tuple out). The
+runners handed back (eager, TorchScript from the saved file, onnxruntime) are what
+:mod:`gitreg.ml.parity` compares. torch is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import io
 import logging
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ import numpy as np
 
 from gitreg.errors import ExportError, InputError, MissingDependency
 from gitreg.ml.arrays import numeric_array
+from gitreg.ml.outputs import looks_like_probabilities
 from gitreg.ml.runtime import ANSI, Exported, as_tuple, one_line, ort_runner, plain
 
 
@@ -60,31 +65,207 @@ def eval_mode(model: Any) -> Iterator[None]:
             m.training = t
 
 
-def torch_inputs(model: Any, example_inputs: Any) -> tuple[Any, ...]:
-    """Example inputs as tensors; numpy floats take the model's parameter dtype (users pass float64)."""
+def torch_inputs(model: Any, example_inputs: Any) -> tuple[tuple[Any, ...], list[str] | None]:
+    """Example inputs as tensors, and their names when given as a dict keyed by input name (the model
+    is then called with them as keyword arguments); numpy floats take the model's parameter dtype."""
     torch = import_torch()
-    raw = as_tuple(example_inputs)
+    names: list[str] | None = None
+    if isinstance(example_inputs, Mapping):
+        names = [str(k) for k in example_inputs]
+        raw = tuple(example_inputs.values())
+    else:
+        raw = as_tuple(example_inputs)
     if not raw:
         raise InputError("a torch model needs example_inputs: a tensor or array shaped like one batch, e.g. X[:2]")
     param = next(iter(model.parameters()), None)
     float_dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     out = []
-    for i, x in enumerate(raw):
+    labels = names or [f"example_inputs[{i}]" for i in range(len(raw))]
+    for label, x in zip(labels, raw):
         if isinstance(x, torch.Tensor):
             t = x.detach().cpu()
         else:
-            t = torch.from_numpy(np.ascontiguousarray(numeric_array(x, f"example_inputs[{i}]")))
+            t = torch.from_numpy(np.ascontiguousarray(numeric_array(x, label)))
         if t.is_floating_point() and t.dtype != float_dtype:
             t = t.to(float_dtype)
         if t.ndim == 0:
-            raise InputError(f"example_inputs[{i}] is a scalar; give a batch (first axis = samples)")
+            raise InputError(f"{label} is a scalar; give a batch (first axis = samples)")
         out.append(t)
+    return tuple(out), names
+
+
+def output_items(out: Any, what: str = "output") -> list[tuple[str | None, Any]]:
+    """A model's outputs flattened in order: (name, tensor), the name a dict's (or a Hugging Face
+    ``ModelOutput``'s) key, None for a tensor or a tuple's entry. None values are left out."""
+    torch = import_torch()
+    if isinstance(out, torch.Tensor):
+        return [(None, out)]
+    items: list[tuple[str | None, Any]] = []
+    if isinstance(out, Mapping):
+        for k, v in out.items():
+            if v is None:
+                continue
+            inner = output_items(v, str(k))
+            if len(inner) == 1:
+                items.append((str(k), inner[0][1]))
+            else:
+                items.extend((f"{k}_{i}", t) for i, (_, t) in enumerate(inner))
+        return items
+    if isinstance(out, (tuple, list)):
+        for v in out:
+            if v is not None:
+                items.extend(output_items(v, what))
+        return items
+    raise ExportError(
+        f"the model returned {type(out).__name__} as its {what}; gitreg exports tensors "
+        "(alone, in a tuple, or in a dict)"
+    )
+
+
+def adapter(model: Any, names: Sequence[str] | None) -> Any:
+    """``model`` behind a module that takes its inputs by position (``names`` given: passes them as
+    keyword arguments) and returns its outputs as a flat tuple, so that ``torch.jit.trace`` and the
+    ONNX exporter see tensors in and tensors out; the names are kept by the caller."""
+    torch = import_torch()
+    keys = list(names) if names else None
+
+    class Adapter(torch.nn.Module):  # type: ignore[name-defined,unused-ignore]
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *xs: Any) -> tuple[Any, ...]:
+            out = self.model(**dict(zip(keys, xs))) if keys else self.model(*xs)
+            return tuple(t for _, t in output_items(out))
+
+    return Adapter()
+
+
+def pick_output(out: Any, signature: Mapping[str, Any]) -> np.ndarray:
+    """The prediction among a TorchScript module's outputs (the signature's ``prediction_output``,
+    by position among its ``outputs``), as numpy; every output side by side when unrecorded."""
+    items = output_items(out)
+    names = [o.get("name") for o in signature.get("outputs") or []]
+    want = str(signature.get("prediction_output"))
+    if len(items) > 1 and want in names and len(names) == len(items):
+        keyed = {k: t for k, t in items if k is not None}
+        tensor = keyed.get(want, items[names.index(want)][1])
+        return to_numpy(tensor)
+    return to_numpy(out)
+
+
+def dynamic_shapes(
+    torch: Any, inputs: Sequence[Any], names: Sequence[str], dynamic: Mapping[str, Any] | None, infer: bool
+) -> tuple[dict[int, Any], ...]:
+    """One ``{axis: Dim}`` per input: the batch axis always, the axes ``dynamic`` declares by name
+    (``{"input_ids": {1: "seq"}}`` or ``{"x": ["N", "T", None]}``; one name, one symbol across inputs),
+    and, when ``infer``, every other axis as ``Dim.AUTO`` (the exporter keeps it dynamic when the
+    model allows, else fixed)."""
+    declared = dict(dynamic or {})
+    unknown = [k for k in declared if k not in names]
+    if unknown:
+        raise InputError(f"dynamic= names {', '.join(map(repr, unknown))}: the inputs are {', '.join(names)}")
+    dims: dict[str, Any] = {"N": torch.export.Dim("batch")}
+    out = []
+    for name, t in zip(names, inputs):
+        axes = declared.get(name) or {}
+        if isinstance(axes, (list, tuple)):
+            axes = {i: d for i, d in enumerate(axes) if d}
+        spec: dict[int, Any] = {0: dims["N"]}
+        for axis in range(1, t.ndim):
+            sym = axes.get(axis)
+            if sym:
+                if not str(sym).isidentifier():
+                    raise InputError(f"dynamic axis name {sym!r} for {name!r}: use a name like seq or T")
+                spec[axis] = dims.setdefault(str(sym), torch.export.Dim(str(sym)))
+            elif infer:
+                spec[axis] = torch.export.Dim.AUTO
+        bad = [a for a in axes if not isinstance(a, int) or not 0 < a < t.ndim]
+        if bad:
+            raise InputError(f"dynamic= axis {bad[0]} of {name!r}: it has axes 1..{t.ndim - 1} besides the batch")
+        out.append(spec)
     return tuple(out)
+
+
+def pinned_axes(torch: Any, program: Any, runnable: Any, inputs: Sequence[Any]) -> dict[str, int]:
+    """Inferred axes the model does not really take at any size, as symbol -> the example's size: the
+    exporter pins some (a range of one value), and an axis that fails when the example is doubled
+    along it (a CNN's image size before a ``Linear``, a channel count) is fixed too; so is the batch
+    (``batch``) when twice the rows do not give twice the rows out."""
+    import onnx_ir as ir
+
+    fixed: dict[str, int] = {}
+    for sym, vr in getattr(getattr(program, "exported_program", None), "range_constraints", {}).items():
+        lo, hi = getattr(vr, "lower", None), getattr(vr, "upper", None)
+        if lo is not None and lo == hi:
+            with contextlib.suppress(TypeError, ValueError):
+                fixed[str(sym)] = int(lo)
+    where: dict[str, list[tuple[int, int]]] = {}
+    for i, v in enumerate(program.model.graph.inputs):
+        for axis, d in enumerate(v.shape or ()):
+            if axis and isinstance(d, ir.SymbolicDim) and re.fullmatch(r"s\d+", str(d.value)):
+                where.setdefault(str(d.value), []).append((i, axis))
+    n = int(inputs[0].shape[0])
+    try:  # a batch size baked in (a reshape(2, -1)): twice the rows in must give twice the rows out
+        with eval_mode(runnable), quiet():
+            out = output_items(runnable(*(torch.cat([t, t]) for t in inputs)))
+        if any(t.ndim and t.shape[0] != 2 * n for _, t in out):
+            fixed["batch"] = n
+    except Exception:
+        fixed["batch"] = n
+    for sym, places in where.items():
+        if sym in fixed:
+            continue
+        grown = list(inputs)
+        for i, axis in places:
+            grown[i] = torch.cat([grown[i], grown[i]], dim=axis)
+        try:
+            with eval_mode(runnable), quiet():
+                runnable(*grown)
+        except Exception:
+            i, axis = places[0]
+            fixed[sym] = int(inputs[i].shape[axis])
+    return fixed
+
+
+def name_symbols(program: Any, names: Sequence[str], fixed: Mapping[str, int]) -> None:
+    """Symbols the exporter made up (``s53``) renamed after the first input axis they appear on
+    (``input_ids_dim1``), or the size ``fixed`` gives (:func:`pinned_axes`); ``batch`` becomes ``N``;
+    declared names stay. Inputs and outputs only."""
+    import onnx_ir as ir
+
+    graph = program.model.graph
+    rename: dict[str, str] = {"batch": "N"}
+    for v in graph.inputs:
+        for axis, d in enumerate(v.shape or ()):
+            if isinstance(d, ir.SymbolicDim) and d.value and re.fullmatch(r"s\d+", d.value):
+                rename.setdefault(d.value, f"{v.name}_dim{axis}")
+
+    def dim(d: Any) -> Any:
+        if not isinstance(d, ir.SymbolicDim):
+            return d
+        value = str(d.value)
+        return fixed[value] if value in fixed else ir.SymbolicDim(rename.get(value, d.value))
+
+    for v in [*graph.inputs, *graph.outputs]:
+        if v.shape is not None:
+            v.shape = ir.Shape([dim(d) for d in v.shape])
 
 
 def exporter_message(e: BaseException) -> str:
     """The cause of a torch.onnx failure in one line: which operator, when the exporter says."""
     text = ANSI.sub("", str(e))
+    guard = re.search(r"data-dependent expression (.+?) \(unhinted", text) or re.search(
+        r"data-dependent expression (\S+)", text
+    )
+    if guard:
+        call = re.search(r'raised this error:\s*\n\s*File "([^"]+)", line (\d+), in \w+\s*\n\s*(.+)', text)
+        where = f" at {Path(call.group(1)).name}:{call.group(2)} ({call.group(3).strip()})" if call else ""
+        return (
+            f"the model branches on the values of a tensor{where}: the exporter cannot follow a data-dependent "
+            f"expression ({guard.group(1)}); write the branch with torch.cond (or torch.where on both results) "
+            "or export one fixed path (script=True keeps the branch in TorchScript, but ONNX needs one of these)"
+        )
     op = re.search(r"No ONNX function found for <OpOverload\(op='([^']+)', overload='([^']+)'\)", text)
     if op:
         return f"the ONNX exporter has no translation for operator {op.group(1)}.{op.group(2)}"
@@ -99,16 +280,12 @@ def exporter_message(e: BaseException) -> str:
 
 def to_numpy(out: Any) -> np.ndarray:
     """A model output (tensor, or a tuple/list/dict of them) as one (n, k) array for comparison."""
-    torch = import_torch()
-    if isinstance(out, torch.Tensor):
-        return out.detach().cpu().numpy()
-    if isinstance(out, dict):
-        out = list(out.values())
-    if isinstance(out, (tuple, list)):
-        parts = [to_numpy(o) for o in out]
-        n = parts[0].shape[0]
-        return np.concatenate([p.reshape(n, -1) for p in parts], axis=1)
-    raise ExportError(f"the model returned {type(out).__name__}; gitreg exports models that return tensors")
+    items = output_items(out)
+    parts = [t.detach().cpu().numpy() for _, t in items]
+    if len(parts) == 1:
+        return parts[0]
+    n = parts[0].shape[0] if parts[0].ndim else 1
+    return np.concatenate([p.reshape(n, -1) for p in parts], axis=1)
 
 
 def export_torch(
@@ -122,65 +299,108 @@ def export_torch(
     opset: int | None = None,
     class_names: Sequence[Any] | None = None,
     task: str | None = None,
+    prediction_output: str | None = None,
+    dynamic: Mapping[str, Any] | None = None,
 ) -> Exported:
+    """TorchScript and ONNX files of ``model`` and the runners comparing them (module docstring).
+
+    ``example_inputs`` is a tensor/array, a tuple of them, or a dict keyed by input name (passed as
+    keyword arguments). Outputs may be a tensor, a tuple, a dict or a Hugging Face ``ModelOutput``:
+    each becomes a named ONNX output (the dict's keys), and ``prediction_output`` (default ``logits``,
+    ``probabilities``, else the first) is recorded as the prediction. ``dynamic`` declares named
+    dynamic axes beyond the batch; other axes are dynamic when the exporter finds the model allows it.
+    """
     torch = import_torch()
-    inputs = torch_inputs(model, example_inputs)
+    inputs, keyed = torch_inputs(model, example_inputs)
     with eval_mode(model):
         try:
-            sample = model(*inputs)
+            sample = model(**dict(zip(keyed, inputs))) if keyed else model(*inputs)
         except Exception as e:
             shapes = ", ".join(f"{tuple(t.shape)} {str(t.dtype).removeprefix('torch.')}" for t in inputs)
             raise InputError(f"example_inputs ({shapes}) do not fit the model: {one_line(e)}") from None
-        first = to_numpy(sample)
-    n_out = len(sample) if isinstance(sample, (tuple, list)) else 1
-    in_names = list(input_names or (["input"] if len(inputs) == 1 else [f"input_{i}" for i in range(len(inputs))]))
-    out_names = list(output_names or (["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]))
+        items = output_items(sample)
+    n_out = len(items)
+    if keyed and input_names and list(input_names) != keyed:
+        raise InputError("example_inputs is a dict: its keys name the inputs (leave input_names out)")
+    in_names = list(
+        keyed or input_names or (["input"] if len(inputs) == 1 else [f"input_{i}" for i in range(len(inputs))])
+    )
+    default_out = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
+    out_names = list(output_names or [k or d for (k, _), d in zip(items, default_out)])
     if len(in_names) != len(inputs) or len(out_names) != n_out:
         raise InputError(f"give {len(inputs)} input name(s) and {n_out} output name(s)")
+    if len(set(out_names)) != n_out or len(set(in_names)) != len(in_names):
+        raise InputError(f"input and output names must be distinct: {in_names} -> {out_names}")
+    if script and keyed:
+        import inspect
+
+        params = list(inspect.signature(model.forward).parameters)
+        if params[: len(keyed)] != keyed:
+            raise InputError(
+                f"script=True calls the TorchScript module by position: give example_inputs in forward's order "
+                f"({', '.join(params[: len(keyed)])}), not {', '.join(keyed)}"
+            )
+    wrapped = keyed is not None or not isinstance(sample, torch.Tensor)
+    runnable = adapter(model, keyed) if wrapped else model
 
     pt = out_dir / "model.pt"
     method = "script" if script else "trace"
-    with eval_mode(model), quiet():
+    with eval_mode(runnable), quiet():
         try:
-            ts = torch.jit.script(model) if script else torch.jit.trace(model, inputs, check_trace=False)
+            ts = torch.jit.script(model) if script else torch.jit.trace(runnable, inputs, check_trace=False)
             torch.jit.save(ts, str(pt))
         except Exception as e:
             raise ExportError(f"torch.jit.{method} failed: {one_line(e)}; nothing was pushed") from None
 
     onnx_path = out_dir / "model.onnx"
-    batch = torch.export.Dim("batch")
-    with eval_mode(model), quiet():
-        try:
-            program = torch.onnx.export(
-                model,
-                inputs,
-                dynamo=True,
-                verbose=False,
-                input_names=in_names,
-                output_names=out_names,
-                opset_version=opset,
-                dynamic_shapes=tuple({0: batch} for _ in inputs),
-            )
-            program.save(str(onnx_path), external_data=False)
-        except ModuleNotFoundError as e:
-            raise MissingDependency(e.name or "onnxscript", "torch", "torch's ONNX exporter") from None
-        except Exception as e:
-            raise ExportError(f"ONNX export failed: {exporter_message(e)}; nothing was pushed") from None
+    attempts = [True, False] if not dynamic else [True]
+    for infer in attempts:
+        shapes_spec = dynamic_shapes(torch, inputs, in_names, dynamic, infer)
+        with eval_mode(runnable), quiet():
+            try:
+                program = torch.onnx.export(
+                    runnable,
+                    inputs,
+                    dynamo=True,
+                    verbose=False,
+                    input_names=in_names,
+                    output_names=out_names,
+                    opset_version=opset,
+                    dynamic_shapes=(shapes_spec,) if wrapped else shapes_spec,
+                )
+                name_symbols(program, in_names, pinned_axes(torch, program, runnable, inputs))
+                program.save(str(onnx_path), external_data=None)  # None: external only when over 2 GB
+                break
+            except ModuleNotFoundError as e:
+                raise MissingDependency(e.name or "onnxscript", "torch", "torch's ONNX exporter") from None
+            except Exception as e:
+                if infer and len(attempts) > 1 and "data-dependent" not in str(e):
+                    continue  # inferring axes beyond the batch failed: the batch axis alone
+                raise ExportError(f"ONNX export failed: {exporter_message(e)}; nothing was pushed") from None
 
     with quiet():
         ts_loaded = torch.jit.load(str(pt), map_location="cpu")  # the file we store, not the object in memory
 
     def eager(*xs: np.ndarray) -> np.ndarray:
-        with eval_mode(model):
-            return to_numpy(model(*(torch.from_numpy(x) for x in xs)))
+        with eval_mode(runnable):
+            return to_numpy(runnable(*(torch.from_numpy(x) for x in xs)))
 
     def torchscript(*xs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return to_numpy(ts_loaded(*(torch.from_numpy(x) for x in xs)))
 
+    pred = prediction_output or next((n for n in ("logits", "probabilities") if n in out_names), out_names[0])
+    if pred not in out_names:
+        raise InputError(f"prediction_output={pred!r}: the model's outputs are {', '.join(out_names)}")
+    first = items[out_names.index(pred)][1].detach().cpu().numpy()
     if task is None:
         task = "classification" if class_names is not None or (first.ndim == 2 and first.shape[1] > 1) else "regression"
-    sig: dict[str, Any] = {"task": task, "output": "logits" if task == "classification" else "values"}
+    kind = "values"
+    if task == "classification":
+        kind = "probabilities" if looks_like_probabilities(first) else "logits"
+    sig: dict[str, Any] = {"task": task, "output": kind}
+    if n_out > 1 or prediction_output:
+        sig["prediction_output"] = pred
     if class_names is not None:
         sig["classes"] = [plain(c) for c in class_names]
     version = torch.__version__
@@ -196,5 +416,3 @@ def export_torch(
             "torchscript": {"exporter": f"torch.jit.{method} torch {version}"},
         },
     )
-
-

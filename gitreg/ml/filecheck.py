@@ -35,23 +35,17 @@ class FileCheck:
 
 
 def check_inputs(signature: Mapping[str, Any], given: Any = None) -> tuple[np.ndarray, ...]:
-    """The rows to run: ``given`` (an array, or a tuple of them for several inputs) checked against the
-    signature's input specs, else :func:`gitreg.ml.parity.synthetic` rows."""
-    from gitreg.ml.predictor import check_input
+    """The rows to run: ``given`` (an array; for several inputs a tuple, a dict by input name or a
+    table: :func:`gitreg.ml.predictor.arrange`) checked against the signature's input specs, else
+    :func:`gitreg.ml.parity.synthetic` rows."""
+    from gitreg.ml.predictor import arrange
 
     specs = list(signature.get("inputs", []))
     if not specs:
         raise InputError("the model's signature lists no inputs: nothing to check it with")
     if given is None:
         return parity.synthetic(specs)
-    xs = tuple(given) if isinstance(given, (tuple, list)) and len(specs) > 1 else (given,)
-    if len(xs) != len(specs):
-        raise InputError(f"the model takes {len(specs)} inputs; {len(xs)} given")
-    what = ["X"] if len(specs) == 1 else [s.get("name", f"input {i}") for i, s in enumerate(specs)]
-    out = tuple(check_input(x, s, w) for x, s, w in zip(xs, specs, what))
-    if len({len(x) for x in out}) > 1:
-        raise InputError("the inputs have different numbers of rows")
-    return out
+    return arrange(specs, given)
 
 
 def import_torch(purpose: str = "running a TorchScript file") -> Any:

@@ -74,7 +74,7 @@ def with_inputs(
 ) -> dict[str, Any]:
     """``kwargs`` with ``example_inputs``/``eval_data`` read from the files; UsageError when a live
     model is left with neither."""
-    from gitreg.ml.predictor import read_array_file
+    from gitreg.ml.predictor import head, read_array_file
 
     out = dict(kwargs)
     if example_inputs is not None:
@@ -92,7 +92,7 @@ def with_inputs(
             "(.npy, .npz or .csv) or --data FILE (.npz with X, y), or return a dict with example_inputs/eval_data"
         )
     x, y = read_array_file(npz)
-    out["example_inputs"] = x[:EXAMPLE_ROWS]
+    out["example_inputs"] = head(x, EXAMPLE_ROWS)  # X, or one array per input name
     if y is not None:
         out["eval_data"] = (x, y)
     return out

@@ -106,7 +106,7 @@ class _Tensor:
             n = 2 if dt == COMPLEX64 else 1
             out += bytes([_FLOAT << 3 | 2]) + _varint_bytes(4 * n) + b"\0" * (4 * n)
         if self.raw is not None and self.raw[1]:
-            n = _raw_bytes(dt, 1) or 1
+            n = raw_bytes(dt, 1) or 1
             out += bytes([_RAW << 3 | 2]) + _varint_bytes(n) + b"\0" * n
         if self.doubles:
             n = 2 if dt == COMPLEX128 else 1
@@ -114,7 +114,7 @@ class _Tensor:
         return out
 
 
-def _raw_bytes(dt: int | None, nelem: int) -> int | None:
+def raw_bytes(dt: int | None, nelem: int) -> int | None:
     """Bytes of raw_data the checker requires for ``nelem`` elements; None when it checks nothing."""
     if dt in _ELEMS_PER_BYTE:
         k = _ELEMS_PER_BYTE[dt]
@@ -321,7 +321,7 @@ def _check_tensor(t: _Tensor, read_byte: Callable[[int], int]) -> None:
         return  # the checker failed the skeleton already ("one and only one value field")
     dt = t.data_type
     if raw_len:
-        need = _raw_bytes(dt, nelem)
+        need = raw_bytes(dt, nelem)
         if need is None:
             return
         if need > INT64_MAX:

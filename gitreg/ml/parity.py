@@ -23,6 +23,7 @@ DEFAULT_ATOL = 1e-5
 BATCH = 8192  # rows per runtime call: large enough to be vectorised, small enough to bound memory
 SELF_CHECK_ROWS = 257  # random rows for a file's self-check: an odd batch (batch size changes some kernels)
 SLICE = 7  # rows per call of the self-check's sliced run
+SYMBOLIC_LENGTH = 16  # random inputs' size on a symbolic axis beyond the batch
 
 
 @dataclass(frozen=True)
@@ -262,8 +263,9 @@ def self_check(
 
 
 def synthetic(specs: Sequence[Mapping[str, Any]], rows: int = SELF_CHECK_ROWS) -> tuple[np.ndarray, ...]:
-    """Seeded random inputs shaped by the signature's input specs: ``rows`` on the batch axis (and on
-    any other symbolic axis), normal floats, small integers (token ids, indices)."""
+    """Seeded random inputs shaped by the signature's input specs: ``rows`` on the batch axis,
+    :data:`SYMBOLIC_LENGTH` on any other symbolic axis (a sequence length: position tables are
+    short), normal floats, small integers (token ids, indices)."""
     rng = np.random.default_rng(0)
     out = []
     for spec in specs:
@@ -271,7 +273,7 @@ def synthetic(specs: Sequence[Mapping[str, Any]], rows: int = SELF_CHECK_ROWS) -
         raw = spec.get("shape")
         if not raw:
             raise InputError(f"the signature gives no shape for input {name!r}: give example inputs (--data)")
-        shape = [rows if i == 0 or not isinstance(d, int) else d for i, d in enumerate(raw)]
+        shape = [rows if i == 0 else d if isinstance(d, int) else SYMBOLIC_LENGTH for i, d in enumerate(raw)]
         try:
             dtype = np.dtype(spec.get("dtype", "float32"))
         except TypeError:

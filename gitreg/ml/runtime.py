@@ -45,6 +45,7 @@ def as_tuple(example_inputs: Any) -> tuple[Any, ...]:
         return tuple(example_inputs)
     return (example_inputs,)
 
+
 def one_line(e: BaseException) -> str:
     """An exporter's exception in one line, its terminal colours removed."""
     text = ANSI.sub("", str(e)).strip()

@@ -57,7 +57,7 @@ def check(backend: Backend) -> CheckReport:
                         "(registered outside gitreg); not checked"
                     )
                     continue
-                for art in sc.artifacts.values():
+                for art in sc.stored_files():  # artifacts, external data, files the model needs
                     ptr = lfs.parse_pointer(cf.get(base + art.path))
                     if ptr is None:
                         problems.append(f"{v.tag}: {art.path} is missing or not an LFS pointer")

@@ -33,11 +33,14 @@ def _validate(path: Path) -> dict[str, Any]:
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError) as e:
         raise InputError(f"cannot read {path}: {e}") from None
-    if "X" not in arrays:
+    inputs = [k for k in arrays if k != "y"]  # X, or one array per input name (a multi-input model)
+    if not inputs:
         raise InputError(f"{path} has no array 'X' (it has: {', '.join(arrays) or 'none'})")
-    rows = len(arrays["X"])
-    if "y" in arrays and len(arrays["y"]) != rows:
-        raise InputError(f"{path}: X has {rows} rows but y has {len(arrays['y'])}")
+    first = "X" if "X" in arrays else inputs[0]
+    rows = len(arrays[first]) if arrays[first].ndim else 0
+    for k in [*inputs, "y"] if "y" in arrays else inputs:
+        if arrays[k].ndim == 0 or len(arrays[k]) != rows:
+            raise InputError(f"{path}: {first} has {rows} rows but {k} has {len(arrays[k]) if arrays[k].ndim else 0}")
     return {
         "rows": rows,
         "arrays": {k: {"dtype": str(v.dtype), "shape": list(v.shape)} for k, v in sorted(arrays.items())},

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from gitreg.core.sidecar import Sidecar
-from gitreg.errors import ArtifactError, MissingDependency, UsageError, first_line
+from gitreg.errors import ArtifactError, InputError, MissingDependency, UsageError, first_line
 from gitreg.ml import parity as parity_mod
 from gitreg.registry.registry import Registry
 from gitreg.registry.values import ModelVersion, iso
@@ -39,11 +39,28 @@ def _artifact(reg: Registry, mv: ModelVersion, kind: str) -> Path:
         have = ", ".join(sc.artifacts) or "none"
         raise ArtifactError(f"{mv.ref} has no {kind} artifact (it has: {have})")
     art = sc.artifacts[kind]
-    folder = location.cache_home() / "gitreg" / "artifacts" / art.sha256
-    path = folder / art.path
-    if not (path.is_file() and _sha256(path) == art.sha256):
-        reg.pull(mv.ref, folder, format=kind)
-    return path
+    return _cached(reg, mv, kind, sc.stored_files((kind,)))[art.path]
+
+
+def _cached(reg: Registry, mv: ModelVersion, fmt: str, stored: list[Any]) -> dict[str, Path]:
+    """``stored`` files (an artifact and its external data files, or the files the model needs)
+    together in one cache folder, named by their sha256 (one file) or by a digest of the set."""
+    key = (
+        stored[0].sha256
+        if len(stored) == 1
+        else hashlib.sha256("".join(f"{a.path} {a.sha256}\n" for a in stored).encode()).hexdigest()
+    )
+    folder = location.cache_home() / "gitreg" / "artifacts" / key
+    paths = {a.path: folder / a.path for a in stored}
+    if not all(paths[a.path].is_file() and _sha256(paths[a.path]) == a.sha256 for a in stored):
+        reg.pull(mv.ref, folder, format=fmt)
+    return paths
+
+
+def files(reg: Registry, mv: ModelVersion) -> dict[str, Path]:
+    """The files the model needs (``files=[...]`` at push), by stored name, fetched and verified."""
+    stored = _sidecar(mv).stored_files(("file",))
+    return _cached(reg, mv, "files", stored) if stored else {}
 
 
 def _sha256(path: Path) -> str:
@@ -76,7 +93,9 @@ def load(reg: Registry, ref: str, runtime: str = "onnxruntime") -> Any:
         raise
     except Exception as e:
         raise ArtifactError(f"{mv.ref}: onnxruntime cannot load model.onnx: {first_line(e)}") from None
-    return Predictor(session, _sidecar(mv).signature, mv)
+    predictor = Predictor(session, _sidecar(mv).signature, mv)
+    predictor.files = files(reg, mv)  # name -> local Path (tokenizer.json, label maps, ...)
+    return predictor
 
 
 def _load_torchscript(reg: Registry, mv: ModelVersion) -> Any:
@@ -123,18 +142,20 @@ def predict(reg: Registry, ref: str, x: Any, runtime: str = "onnxruntime", proba
         return model.predict_proba(x) if proba else model.predict(x)
     mv = reg.show(ref)
     from gitreg.ml import outputs
-    from gitreg.ml.predictor import check_input, probabilities
+    from gitreg.ml.predictor import arrange, probabilities
 
     sig = outputs.complete(mv.sidecar.signature if mv.sidecar else {})
-    specs = list(sig.get("inputs", []))
-    arr = check_input(x, specs[0] if len(specs) == 1 else {})
+    xs = arrange(list(sig.get("inputs", [])), x)
     module = _load_torchscript(reg, mv)
     import torch
 
-    from gitreg.ml.export_torch import to_numpy
+    from gitreg.ml.export_torch import pick_output
 
-    with torch.no_grad():
-        out = to_numpy(module(torch.from_numpy(arr)))
+    try:
+        with torch.no_grad():
+            out = pick_output(module(*(torch.from_numpy(a) for a in xs)), sig)
+    except Exception as e:
+        raise InputError(f"{mv.ref}: TorchScript could not run on this input: {first_line(e)}") from None
     task = sig.get("task")
     if proba:
         if task != "classification":
@@ -167,14 +188,18 @@ def _eval_data(
     from gitreg.ml import metadata
 
     if isinstance(data, (tuple, list)):
-        x, y = (np.asarray(a) for a in data)
+        x, y = data  # X: an array, a tuple of arrays (one per input), a dict by input name or a DataFrame
+        y = np.asarray(y)
+        if not isinstance(x, (tuple, list, dict)) and not hasattr(x, "columns"):
+            x = np.asarray(x)
         if not fingerprint:
             return x, y, {}
+        parts = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (tuple, list)) else [x]
         digest = hashlib.sha256()
-        for a in (x, y):
+        for a in [*(np.asarray(p) for p in parts), y]:
             digest.update(f"{a.dtype.str}{a.shape}".encode())
-            digest.update(np.ascontiguousarray(a).data)
-        return x, y, {"name": "(X, y) arrays", "sha256": digest.hexdigest(), "rows": len(x)}
+            digest.update(np.ascontiguousarray(a).data if a.dtype.kind != "O" else repr(a.tolist()).encode())
+        return x, y, {"name": "(X, y) arrays", "sha256": digest.hexdigest(), "rows": len(y)}
     path = name = os.fspath(data)
     if path.startswith("datasets/") and not Path(path).exists():
         from gitreg.registry import datasets

@@ -18,7 +18,7 @@ from typing import Any
 
 from gitreg.core import sidecar as sidecar_mod
 from gitreg.core.refs import Kind, TagEvent, Version, check_name, tag_message, version_tag
-from gitreg.core.sidecar import Artifact, Sidecar
+from gitreg.core.sidecar import ARTIFACT_FILES, Artifact, Sidecar
 from gitreg.core.state import ModelState
 from gitreg.errors import InvalidVersion, MetadataError, UsageError, VersionExists
 from gitreg.registry.backend import Backend
@@ -46,8 +46,14 @@ def push_files(
     framework: str | None = None,
     artifact_info: Mapping[str, Mapping[str, Any]] | None = None,
     sign: bool = False,
+    files: Sequence[str | os.PathLike[str]] = (),
 ) -> ModelVersion:
-    """See :meth:`gitreg.Registry.push_files`; ``parent_ref`` is already resolved."""
+    """See :meth:`gitreg.Registry.push_files`; ``parent_ref`` is already resolved.
+
+    An ONNX model's external data files and the ``files`` the model needs are LFS objects beside
+    ``model.onnx`` under their relative names, hashed in the sidecar: ``[artifacts.onnx] data =
+    [{path, sha256, size}]`` and ``[files."<path>"] sha256, size``.
+    """
     check_name(name)
     if version is not None and bump is not None:
         raise UsageError("give --version or --bump, not both")
@@ -63,6 +69,8 @@ def push_files(
     from gitreg.ml import metadata
 
     inputs = artifacts_mod.collect([os.fspath(p) for p in paths])
+    data_files = [(inp.kind, f, rel) for inp in inputs for f, rel in inp.data]
+    extra_files = artifacts_mod.collect_files([os.fspath(p) for p in files], taken=[r for _, _, r in data_files])
     lineage: dict[str, Any] = {
         "code": work_tree_info(Path.cwd()),
         "data": [metadata.data_fingerprint(d) for d in data],
@@ -77,9 +85,24 @@ def push_files(
         st = backend.published_state(cache, name)
         if st is not None and any(Version.parse(x) == explicit for x in st.versions):
             raise VersionExists(version_tag(name, explicit))
-    pointers = backend.store_objects(cache, [inp.path for inp in inputs])
+    every = [inp.path for inp in inputs] + [f for _, f, _ in data_files] + [f for f, _ in extra_files]
+    pointers = backend.store_objects(cache, every)  # each file read once: hashed while copied
     stored = {inp.kind: (inp, ptr) for inp, ptr in zip(inputs, pointers)}
     pointer_blobs = {inp.stored_name: cache.hash_blob(p.text()) for inp, p in stored.values()}
+    data_ptrs = pointers[len(inputs) : len(inputs) + len(data_files)]
+    extra_ptrs = pointers[len(inputs) + len(data_files) :]
+    data_of: dict[str, list[dict[str, Any]]] = {}
+    for (kind, _, rel), p in zip(data_files, data_ptrs):
+        data_of.setdefault(kind, []).append({"path": rel, "sha256": p.oid, "size": p.size})
+        pointer_blobs[rel] = cache.hash_blob(p.text())
+    for (_, rel), p in zip(extra_files, extra_ptrs):
+        pointer_blobs[rel] = cache.hash_blob(p.text())
+    if data_files or extra_files:  # so a checkout of the registry smudges them, whatever their suffix
+        rules = sorted(rel for rel in pointer_blobs if rel not in ARTIFACT_FILES.values())
+        lfs_rules = "".join(f"/{rel} filter=lfs diff=lfs merge=lfs -text\n" for rel in rules)
+        pointer_blobs[".gitattributes"] = cache.hash_blob(
+            "# written by gitreg: LFS objects of this version\n" + lfs_rules
+        )
     onnx_in = stored.get("onnx")  # read from the file; the caller's keys (task, classes) add to it
     sig = {**(onnx_in[0].info.get("signature", {}) if onnx_in else {}), **dict(signature or {})}
     arts = {
@@ -91,6 +114,7 @@ def push_files(
             {
                 **{k: v for k, v in inp.info.items() if k != "signature"},
                 **dict((artifact_info or {}).get(kind, {})),
+                **({"data": data_of[kind]} if kind in data_of else {}),
             },
         )
         for kind, (inp, p) in stored.items()
@@ -101,6 +125,7 @@ def push_files(
         "signature": sig,
         "lineage": lineage,
         "environment": metadata.environment(),
+        "files": {rel: {"sha256": p.oid, "size": p.size} for (_, rel), p in zip(extra_files, extra_ptrs)},
     }
     for k, v in (extra_sections or {}).items():
         sections[k] = dict(v)

@@ -20,6 +20,7 @@ import numpy as np
 from gitreg.errors import InputError, MissingDependency, ParityFailed, UsageError
 from gitreg.ml.arrays import numeric_array
 from gitreg.ml.parity import run_parity
+from gitreg.ml.predictor import head, is_frame, rows_in
 from gitreg.registry.registry import Registry
 from gitreg.registry.values import ModelVersion
 
@@ -44,10 +45,13 @@ def push(
     task: str | None = None,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
-    opset: int | None = None,
+    opset: int | Mapping[str, int] | None = None,
     allow_parity_failure: bool = False,
     command: str | None = None,
     sign: bool = False,
+    files: Sequence[str | os.PathLike[str]] = (),
+    prediction_output: str | None = None,
+    dynamic: Mapping[str, Any] | None = None,
 ) -> ModelVersion:
     """Export ``model`` (torch module, scikit-learn estimator, or artifact paths), check parity, register it.
 
@@ -74,6 +78,7 @@ def push(
             parent=parent,
             data=data,
             command=command,
+            files=files,
             **exported,
         )
 
@@ -100,7 +105,7 @@ def push(
         reg.backend.signer()  # so is a missing signing key
     eval_x = eval_x_of(eval_data)
     if example_inputs is None and kind == "sklearn" and eval_x is not None:
-        example_inputs = eval_x[: min(len(eval_x), 16)]
+        example_inputs = head(eval_x, 16)
     cfg = reg.config()
     with tempfile.TemporaryDirectory(prefix="gitreg-export-") as tmp:
         ex = export_mod.export(
@@ -113,8 +118,10 @@ def push(
             opset=opset,
             class_names=class_names,
             task=task,
+            prediction_output=prediction_output,
+            dynamic=dynamic,
         )
-        inputs = parity_inputs(ex.inputs, eval_x)
+        inputs = parity_inputs(ex.inputs, eval_x, input_specs(ex))
         report = run_parity(ex.runners, ex.reference, inputs, cfg.rtol, cfg.atol, ex.classifier)
         if not report.passed and not allow_parity_failure:
             raise ParityFailed(
@@ -164,7 +171,7 @@ def push_files(
     x = eval_x_of(eval_data)
     if example_inputs is not None:
         rows = filecheck.check_inputs(sig, example_inputs)
-        inputs = parity_inputs(rows, x) if x is not None else rows
+        inputs = parity_inputs(rows, x, sig.get("inputs")) if x is not None else rows
     else:
         inputs = filecheck.check_inputs(sig, x)
     ts, skipped = None, None
@@ -189,24 +196,56 @@ def push_files(
     return register(paths, signature=outputs.settle(sig, checked.prediction), extra_sections={"parity": section})
 
 
-def eval_x_of(eval_data: Any) -> np.ndarray | None:
-    """The X of ``eval_data`` (``(X, y)`` or X alone) as a numeric array; None without eval data."""
+def eval_x_of(eval_data: Any) -> Any:
+    """The X of ``eval_data`` (``(X, y)`` or X alone): an array as a numeric array; a tuple (one array
+    per input), a dict keyed by input name or a DataFrame as given. None without eval data."""
     if eval_data is None:
         return None
     x = eval_data[0] if isinstance(eval_data, (tuple, list)) else eval_data
+    if isinstance(x, (tuple, list, Mapping)) or is_frame(x):
+        if rows_in(x) == 0:
+            raise InputError("eval_data is empty: give (X, y) with at least one row")
+        return x
     arr = numeric_array(x, "eval_data X")
     if arr.ndim == 0 or len(arr) == 0:
         raise InputError("eval_data is empty: give (X, y) with at least one row")
     return arr
 
 
-def parity_inputs(example: tuple[np.ndarray, ...], eval_x: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """The example batch, plus every eval row for single-input models (cast to the example's dtype)."""
+def input_specs(ex: Any) -> list[dict[str, Any]]:
+    """The exported model's input specs: the signature's when the exporter gave them (a table's
+    ``columns``), else the ONNX file's (names, dtypes, shapes with symbolic axes)."""
+    given = ex.signature.get("inputs")
+    if given:
+        return list(given)
+    onnx = next((f for f in ex.files if Path(f).suffix == ".onnx"), None)
+    if onnx is None:
+        return []
+    from gitreg.ml import artifacts
+
+    return list(artifacts.inspect_onnx(Path(onnx)).get("signature", {}).get("inputs", []))
+
+
+def parity_inputs(
+    example: tuple[np.ndarray, ...], eval_x: Any, specs: Sequence[Mapping[str, Any]] | None = None
+) -> tuple[np.ndarray, ...]:
+    """The example batch plus every eval row (cast to the example's dtypes); the eval rows alone when
+    their shapes differ from the example's on a dynamic axis (another sequence length)."""
     if eval_x is None:
         return example
-    if len(example) != 1:
-        raise InputError("eval_data works for single-input models; pass several inputs as example_inputs")
-    ex = example[0]
-    if eval_x.shape[1:] != ex.shape[1:]:
-        raise InputError(f"eval_data X has shape {eval_x.shape}; the example inputs have {ex.shape}")
-    return (np.concatenate([ex, eval_x.astype(ex.dtype)]),)
+    if isinstance(eval_x, np.ndarray) and len(example) == 1 and eval_x.shape[1:] == example[0].shape[1:]:
+        return (np.concatenate([example[0], eval_x.astype(example[0].dtype)]),)
+    if not specs:
+        if len(example) != 1:
+            raise InputError("eval_data for several inputs: give X as a tuple or a dict keyed by input name")
+        raise InputError(f"eval_data X has shape {np.shape(eval_x)}; the example inputs have {example[0].shape}")
+    from gitreg.ml.predictor import arrange
+
+    rows = arrange(specs, eval_x, "eval_data X")
+    if len(rows) != len(example):
+        raise InputError(f"eval_data X gives {len(rows)} input(s); the example inputs {len(example)}")
+    if all(r.shape[1:] == e.shape[1:] and r.dtype == e.dtype for r, e in zip(rows, example)):
+        return tuple(np.concatenate([e, r]) for e, r in zip(example, rows))
+    return tuple(
+        r.astype(e.dtype) if r.dtype != e.dtype and e.dtype.kind in "fiub" else r for r, e in zip(rows, example)
+    )

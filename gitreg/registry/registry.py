@@ -192,9 +192,13 @@ class Registry:
 
     # -- pull -------------------------------------------------------------------------------------
     def pull(self, ref: str, dest: str | os.PathLike[str] | None = None, format: str = "all") -> PullResult:
-        """Fetch exactly the artifacts of one version into ``dest``, each verified against its sha256."""
-        if format not in ("all", "onnx", "torchscript"):
-            raise UsageError(f"invalid format {format!r}: use onnx, torchscript or all")
+        """Fetch exactly the files of one version into ``dest``, each verified against its sha256.
+
+        ``format`` selects ``onnx`` (with its external data files), ``torchscript``, ``files`` (the
+        files the model needs) or ``all``; relative names are kept (``dest/model.onnx.data``).
+        """
+        if format not in ("all", "onnx", "torchscript", "files"):
+            raise UsageError(f"invalid format {format!r}: use onnx, torchscript, files or all")
         reference = parse_reference(ref)
         view = self.backend.view()
         st = self.backend.model(self.backend.states(view, reference.name), reference.name)
@@ -206,16 +210,15 @@ class Registry:
             sc = own_sidecar(raw, v, st.name)
             if raw is None or sc is None:
                 raise ArtifactError(f"{v.tag} has no sidecar of its own: it was registered outside gitreg")
-            kinds = list(sc.artifacts) if format == "all" else [format]
-            for k in kinds:
-                if k not in sc.artifacts:
-                    raise ArtifactError(f"{v.tag} has no {k} artifact (it has: {', '.join(sc.artifacts) or 'none'})")
-            pointers = {k: self._pointer(cf, base, sc.artifacts[k], v.tag) for k in kinds}
+            if format not in ("all", "files") and format not in sc.artifacts:
+                raise ArtifactError(f"{v.tag} has no {format} artifact (it has: {', '.join(sc.artifacts) or 'none'})")
+            arts = sc.stored_files(None if format == "all" else ("file",) if format == "files" else (format,))
+            pointers = [(a, self._pointer(cf, base, a, v.tag)) for a in arts]
         out_dir = Path(dest) if dest is not None else Path.cwd() / st.name
         written, total = [], 0
-        for k, ptr in pointers.items():
-            target = out_dir / sc.artifacts[k].path
-            self.backend.fetch_object(view, ptr, f"models/{st.name}/{sc.artifacts[k].path}", target)
+        for art, ptr in pointers:
+            target = out_dir / art.path
+            self.backend.fetch_object(view, ptr, f"models/{st.name}/{art.path}", target)
             written.append(str(target))
             total += ptr.size
         sidecar_path = out_dir / "model.toml"
@@ -253,8 +256,13 @@ class Registry:
         framework: str | None = None,
         artifact_info: Mapping[str, Mapping[str, Any]] | None = None,
         sign: bool = False,
+        files: Sequence[str | os.PathLike[str]] = (),
     ) -> ModelVersion:
         """Register already-exported artifact files as a new version of ``name``.
+
+        An ONNX file's external data files (named by its tensors' ``location``) are stored beside
+        it; ``files`` are other files the model needs (tokenizer, label map), stored in
+        ``models/<name>/`` under their base names (a folder: its name and relative paths).
 
         ``framework`` and ``artifact_info`` (extra keys per artifact kind, e.g. which exporter ran)
         come from :mod:`gitreg.ml.export` when gitreg exported the files itself. ``sign`` signs the
@@ -284,6 +292,7 @@ class Registry:
             framework=framework,
             artifact_info=artifact_info,
             sign=sign,
+            files=files,
         )
 
     # -- deprecate --------------------------------------------------------------------------------

@@ -166,12 +166,13 @@ def verify(
         if sc is not None and (sc.name != name or _version(sc.version) != _version(v.version)):
             problems.append(f"{v.tag}: its commit holds {sc.name}@v{sc.version}'s sidecar, not its own")
             sc = None
-        pointers = {k: lfs.parse_pointer(cf.get(base + a.path)) for k, a in sc.artifacts.items()} if sc else {}
+        stored = sc.stored_files() if sc else []  # artifacts, external data, files the model needs
+        pointers = {a.path: lfs.parse_pointer(cf.get(base + a.path)) for a in stored}
     if sc is not None and not sc.artifacts:
         problems.append(f"{v.tag}: its sidecar lists no artifacts")
     stores = backend.lfs_stores(view)
-    for kind, art in sc.artifacts.items() if sc else ():
-        ptr = pointers[kind]
+    for art in stored:
+        kind, ptr = art.kind, pointers[art.path]
         if ptr is None:
             artifacts.append(
                 ArtifactCheck(kind, art.path, art.sha256, art.size, "pointer", detail="not an LFS pointer")

@@ -151,7 +151,7 @@ def validate_sidecars(paths: Iterable[str | Path]) -> SidecarCheck:
         folder = f.resolve().parent
         if folder.parent.name == "models" and folder.name != sc.name:
             problems.append(f"{where}: model name {sc.name!r} does not match its folder models/{folder.name}/")
-        for art in sc.artifacts.values():
+        for art in sc.stored_files():  # artifacts, external data, files the model needs
             problems += _artifact_problems(where, folder / art.path, art)
     return SidecarCheck(len(files), tuple(problems))
 

@@ -15,7 +15,9 @@ import errno
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +32,35 @@ HASH_BLOCK = 4 << 20
 # copy_file_range errors that mean "not between these two files": fall back to read + write.
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM, errno.ETXTBSY}
 MAX_POINTER = 1024
+
+# Who hears about long copies (``what, bytes done, bytes in all``): the CLI's progress line on a
+# terminal (:func:`reporting`); nobody by default, so the library never prints.
+Progress = Callable[[str, int, int], None]
+_REPORTER: ContextVar[Progress | None] = ContextVar("gitreg_lfs_progress", default=None)
+
+
+@contextmanager
+def reporting(reporter: Progress | None) -> Iterator[None]:
+    """Within the block, object copies (push into the store, pull out of it) report to ``reporter``."""
+    token = _REPORTER.set(reporter)
+    try:
+        yield
+    finally:
+        _REPORTER.reset(token)
+
+
+def _progress(what: str, total: int, given: Callable[[int], None] | None) -> Callable[[int], None] | None:
+    reporter = _REPORTER.get()
+    if given is not None or reporter is None:
+        return given
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        reporter(what, done, total)
+
+    return step
 
 
 @dataclass(frozen=True)
@@ -194,7 +225,8 @@ def store(src: Path, lfs_root: Path, on_progress: Callable[[int], None] | None =
     tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"gitreg-{os.getpid()}-{os.urandom(4).hex()}"
     try:
-        oid, size = _copy_then_hash(src, tmp, on_progress)
+        total = src.stat().st_size if _REPORTER.get() is not None else 0
+        oid, size = _copy_then_hash(src, tmp, _progress(f"storing {src.name}", total, on_progress))
         final = object_path(lfs_root, oid)
         if final.exists():
             tmp.unlink()
@@ -222,6 +254,7 @@ def materialize(
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.{os.urandom(4).hex()}.tmp"
+    on_progress = _progress(f"fetching {dest.name}", expected.size, on_progress)
     try:
         if isinstance(src, Path):
             with open(src, "rb") as fin, open(tmp, "wb") as fout:
