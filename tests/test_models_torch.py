@@ -211,3 +211,21 @@ def test_script_mode_keeps_named_inputs_and_dict_outputs(registry: Registry) -> 
     shuffled = {k: batch[k] for k in ("features", "input_ids", "attention_mask")}
     with pytest.raises(InputError, match="script=True calls the TorchScript module by position"):
         gitreg.push(model, "scripted", example_inputs=shuffled, script=True, registry=registry)
+
+
+def test_dynamic_axes_from_the_command_line(registry_path: Path, tmp_path: Path) -> None:
+    """`gitreg push --from-python train.py:main --dynamic input:1=T`: the function returns a bare model."""
+    (tmp_path / "train.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from tests.support import zoo\n"
+        "def main():\n"
+        "    return zoo.sequence()\n"
+    )
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((2, 7, 4)).astype(np.float32))
+    common = ["push", "--from-python", f"{tmp_path / 'train.py'}:main", "--example-inputs", str(tmp_path / "x.npy")]
+    r = invoke(*common, "--name", "seqcli", "--dynamic", "input:1=T", "--registry", str(registry_path))
+    assert r.exit_code == 0, r.stderr
+    assert Registry(registry_path).show("seqcli").sidecar.signature["inputs"][0]["shape"] == ["N", "T", 4]
+    r = invoke(*common, "--name", "seqcli", "--dynamic", "input=T", "--registry", str(registry_path))
+    assert r.exit_code == 1 and "use INPUT:AXIS=NAME" in r.stderr

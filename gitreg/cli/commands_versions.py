@@ -80,6 +80,13 @@ def init(github: bool, pip_spec: str | None, registry: str | None) -> None:
     metavar="NAME",
     help="The graph output that is the prediction (files: which one; --from-python: its name).",
 )
+@click.option(
+    "--dynamic",
+    "dynamic",
+    multiple=True,
+    metavar="INPUT:AXIS=NAME",
+    help="With --from-python (torch): declare a dynamic axis beyond the batch, e.g. input_ids:1=seq (repeatable).",
+)
 @click.option("--version", "version", help="Version to register, e.g. 1.2.0 (versions are immutable).")
 @click.option(
     "--bump",
@@ -123,6 +130,7 @@ def push(
     task: str | None,
     classes: str | None,
     output_name: str | None,
+    dynamic: tuple[str, ...],
     sign: bool,
     registry: str | None,
     as_json: bool,
@@ -152,6 +160,10 @@ def push(
         class_names=metadata.parse_classes(classes) if classes is not None else None,
         output_names=[output_name] if output_name else None,
     )
+    if dynamic:
+        if not from_python:
+            raise UsageError("--dynamic applies to --from-python (a file's dynamic axes are in the file)")
+        meaning["dynamic"] = metadata.parse_dynamic(dynamic)
     if from_python:
         from gitreg.ml import frompython
 

@@ -206,3 +206,15 @@ def _platform() -> str:
     except (ValueError, OSError, AttributeError):
         pass
     return f"{u.sysname}-{u.release}-{u.machine}{libc}"
+
+
+def parse_dynamic(items: Iterable[str]) -> dict[str, dict[int, str]]:
+    """``--dynamic input_ids:1=seq`` (repeatable) as ``{"input_ids": {1: "seq"}}``."""
+    out: dict[str, dict[int, str]] = {}
+    for item in items:
+        target, eq, symbol = item.partition("=")
+        name, colon, axis = target.rpartition(":")
+        if not (eq and colon and name and axis.isdigit() and symbol.isidentifier()):
+            raise MetadataError(f"--dynamic {item!r}: use INPUT:AXIS=NAME, e.g. input_ids:1=seq")
+        out.setdefault(name, {})[int(axis)] = symbol
+    return out
