@@ -414,7 +414,7 @@ def _read_csv(p: Any) -> Any:
 
 def _read_parquet(p: Any) -> Columns:
     try:
-        import pyarrow.parquet as pq  # type: ignore[import-not-found,unused-ignore]
+        import pyarrow.parquet as pq
     except ImportError:
         raise InputError(
             f"reading {p} needs pyarrow, which is not installed (pip install pyarrow), or save the data as .npz or .csv"
