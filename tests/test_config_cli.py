@@ -31,11 +31,13 @@ def test_show_and_get(registry_path: Path) -> None:
     r = ["--registry", str(registry_path)]
     p = invoke("config", "show", *r)
     assert p.exit_code == 0 and p.stdout == GITREG_TOML
-    assert json.loads(invoke("config", "show", "--json", *r).stdout)["parity"] == {"rtol": 1e-4, "atol": 1e-5}
+    assert json.loads(invoke("config", "show", "--json", *r).stdout)["parity"] == {"tolerance": 1e-4}
     assert invoke("config", "get", "stages.production.require_pr", *r).stdout == "false\n"
-    assert invoke("config", "get", "parity.rtol", *r).stdout == "0.0001\n"
+    assert invoke("config", "get", "parity.tolerance", *r).stdout == "0.0001\n"
     assert json.loads(invoke("config", "get", "stages.order", *r).stdout) == ["staging", "production"]
-    assert json.loads(invoke("config", "get", "parity.rtol", "--json", *r).stdout) == 1e-4
+    assert json.loads(invoke("config", "get", "parity.tolerance", "--json", *r).stdout) == 1e-4
+    p = invoke("config", "get", "parity.rtol", *r)  # not set: the scale criterion governs
+    assert p.exit_code == 1 and "the scale criterion (parity.tolerance) governs" in p.stderr
     p = invoke("config", "get", "gates.production.rules", *r)
     assert p.exit_code == 1
     assert one_error_line(p.stderr) == "error: gitreg.toml does not set gates.production.rules"
@@ -53,7 +55,7 @@ def test_set_commits_once_on_main_and_keeps_comments(registry_path: Path) -> Non
     assert git("--git-dir", str(registry_path), "diff", "--name-only", before, after) == "gitreg.toml"
     text = toml_on_main(registry_path)
     assert "# Set require_pr = true to allow promotion to production only" in text  # comments survive
-    assert "# float32 tolerances" in text
+    assert "# Each runtime passes when" in text
     assert tomllib.loads(text)["stages"]["production"]["require_pr"] is True
     assert Registry(registry_path).config().raw["stages"]["production"]["require_pr"] is True
 
@@ -89,7 +91,8 @@ def test_set_commits_once_on_main_and_keeps_comments(registry_path: Path) -> Non
         ("gates.production.rules", "parity.passed", "gitreg.toml: [gates.production] rules must be a list of rules"),
         ("stages.order", '["staging", "Prod"]', "gitreg.toml: [stages] order: invalid stage name 'Prod'"),
         ("registry.schema", "2", "gitreg.toml: [registry] schema must be 1, got 2"),
-        ("parity.rtol.x", "1", "gitreg.toml: parity.rtol is a value, not a table"),
+        ("parity.tolerance.x", "1", "gitreg.toml: parity.tolerance is a value, not a table"),
+        ("parity.tolerance", "inf", "gitreg.toml: [parity] tolerance must be a finite number >= 0, got inf"),
         ("stages.prodution.require_pr", "true", "unknown key stages.prodution: 'prodution' is not a stage"),
         ("gates.prodution.rules", '["parity.passed"]', "unknown key gates.prodution: 'prodution' is not a stage"),
         ("parity.rtl", "1e-3", "gitreg.toml: unknown key parity.rtl: gitreg does not act on it"),
@@ -152,13 +155,13 @@ def write_editor(tmp_path: Path, name: str, body: str) -> str:
 def test_edit_commits_a_valid_edit(registry_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.delenv("VISUAL", raising=False)
-    monkeypatch.setenv("EDITOR", write_editor(tmp_path, "ed", "sed -i 's/^atol = 1e-5/atol = 2e-5/' \"$1\""))
+    monkeypatch.setenv("EDITOR", write_editor(tmp_path, "ed", "sed -i 's/^tolerance = 1e-4/tolerance = 2e-4/' \"$1\""))
     before = main_of(registry_path)
     p = invoke("config", "edit", "--registry", str(registry_path))
     assert p.exit_code == 0, p.stderr
     assert p.stdout.startswith("gitreg.toml: edited (main ")
     assert git("--git-dir", str(registry_path), "rev-parse", "main^") == before
-    assert toml_on_main(registry_path) == GITREG_TOML.replace("atol = 1e-5", "atol = 2e-5")
+    assert toml_on_main(registry_path) == GITREG_TOML.replace("tolerance = 1e-4", "tolerance = 2e-4")
     # An editor that changes nothing commits nothing.
     monkeypatch.setenv("EDITOR", "true")
     after = main_of(registry_path)
@@ -170,23 +173,23 @@ def test_edit_commits_a_valid_edit(registry_path: Path, tmp_path: Path, monkeypa
 
 def test_edit_refused_keeps_the_text(registry_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where kept edits go
-    typo = "sed -i 's/^rtol = /rtl = /; s/^atol = 1e-5/atol = 3e-5/' \"$1\""
+    typo = "sed -i 's/^tolerance = /tolerence = /; s/^# atol = 1e-5/atol = 3e-5/' \"$1\""
     monkeypatch.setenv("VISUAL", write_editor(tmp_path, "typo", typo))
     before = main_of(registry_path)
     p = invoke("config", "edit", "--registry", str(registry_path))
     assert p.exit_code == 1
     line = one_error_line(p.stderr)
-    assert line == "error: gitreg.toml: unknown key parity.rtl: gitreg does not act on it; nothing was written"
+    assert line == "error: gitreg.toml: unknown key parity.tolerence: gitreg does not act on it; nothing was written"
     kept = Path(re.search(r"your edit is kept in (\S+);", p.stderr).group(1))  # type: ignore[union-attr]
-    assert "rtl = 1e-4" in kept.read_text() and "atol = 3e-5" in kept.read_text()  # nothing lost
-    assert f"gitreg config edit --from {kept}" in p.stderr and "did you mean parity.rtol?" in p.stderr
+    assert "tolerence = 1e-4" in kept.read_text() and "atol = 3e-5" in kept.read_text()  # nothing lost
+    assert f"gitreg config edit --from {kept}" in p.stderr and "did you mean parity.tolerance?" in p.stderr
     assert main_of(registry_path) == before
 
     # Continue from the kept text: fix the typo, keep the other change.
-    monkeypatch.setenv("VISUAL", write_editor(tmp_path, "fix", "sed -i 's/^rtl = /rtol = /' \"$1\""))
+    monkeypatch.setenv("VISUAL", write_editor(tmp_path, "fix", "sed -i 's/^tolerence = /tolerance = /' \"$1\""))
     p = invoke("config", "edit", "--from", str(kept), "--registry", str(registry_path))
     assert p.exit_code == 0, p.stderr
-    assert toml_on_main(registry_path) == GITREG_TOML.replace("atol = 1e-5", "atol = 3e-5")
+    assert toml_on_main(registry_path) == GITREG_TOML.replace("# atol = 1e-5", "atol = 3e-5")
 
     # Invalid TOML is refused the same way.
     monkeypatch.setenv("VISUAL", write_editor(tmp_path, "broken", "echo '[parity' >> \"$1\""))
@@ -201,7 +204,7 @@ def test_edit_does_not_overwrite_a_change_made_meanwhile(
     # The "editor" is slow: someone else changes gitreg.toml on main while it is open.
     body = (
         f"{sys.executable} -m gitreg config set parity.atol 9e-5 --registry {registry_path} >/dev/null\n"
-        "sed -i 's/^rtol = 1e-4/rtol = 2e-4/' \"$1\""
+        "sed -i 's/^tolerance = 1e-4/tolerance = 2e-4/' \"$1\""
     )
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where kept edits go
     monkeypatch.setenv("EDITOR", write_editor(tmp_path, "slow", body))
@@ -210,7 +213,7 @@ def test_edit_does_not_overwrite_a_change_made_meanwhile(
     assert p.exit_code == 1
     assert "changed on main while it was being edited" in one_error_line(p.stderr)
     text = toml_on_main(registry_path)
-    assert "atol = 9e-5" in text and "rtol = 1e-4" in text
+    assert "atol = 9e-5" in text and "\ntolerance = 1e-4" in text
 
 
 def test_readme_toml_blocks_are_valid_against_what_init_writes() -> None:

@@ -68,11 +68,12 @@ def test_mlp_push_exports_both_artifacts_and_records_parity_on_all_digits(mlp, r
     assert sc.signature["task"] == "classification" and sc.signature["classes"] == list(range(10))
     par = sc.parity
     assert par["passed"] is True and par["samples"] == len(x) + 2
-    assert (par["rtol"], par["atol"]) == (1e-4, 1e-5)
+    assert (par["criterion"], par["tolerance"]) == ("scale", 1e-4) and "rtol" not in par
     ort = par["onnxruntime_vs_eager"]
-    # Measured 4.8e-6 on this model; the rule is |a-b| <= atol + rtol*|b| elementwise.
-    assert ort["passed"] and ort["max_abs_error"] <= 1e-5 + 1e-4 * float(np.abs(_eager(mlp, x)).max())
-    assert ort["argmax_agreement"] == 1.0
+    # Measured 4.8e-6 on this model (logits of RMS ~4.5); the rule is max |a-b| <= 1e-4 x RMS(eager).
+    assert ort["passed"] and ort["max_abs_error"] <= 1e-4 * ort["scale"] and ort["scale_error"] <= 1e-4
+    assert ort["argmax_agreement"] == 1.0 and ort["label_flips"] == 0
+    assert {"eager_sliced_vs_eager", "torchscript_sliced_vs_eager", "onnxruntime_sliced_vs_eager"} <= set(par)
     assert par["torchscript_vs_eager"]["max_abs_error"] == 0.0
 
     import onnx
@@ -164,8 +165,8 @@ def _set_tolerances(registry_path: Path, tmp_path: Path, rtol: float, atol: floa
     git("clone", "-q", str(registry_path), str(wt))
     cfg = wt / "gitreg.toml"
     text = cfg.read_text()
-    assert "rtol = 1e-4" in text and "atol = 1e-5" in text
-    cfg.write_text(text.replace("rtol = 1e-4", f"rtol = {rtol}").replace("atol = 1e-5", f"atol = {atol}"))
+    assert "# rtol = 1e-4" in text and "# atol = 1e-5" in text  # set: the elementwise rule governs
+    cfg.write_text(text.replace("# rtol = 1e-4", f"rtol = {rtol}").replace("# atol = 1e-5", f"atol = {atol}"))
     git("-C", str(wt), "commit", "-qam", "tighten parity")
     git("-C", str(wt), "push", "-q", "origin", "main")
 

@@ -158,12 +158,16 @@ def test_baked_batch_is_a_one_line_input_error(registry_path: Path, tmp_path: Pa
     line = _cli("predict", mv.ref, "--data", str(tmp_path / "x.npy"), "--registry", str(registry_path), code=1)
     assert "fixed batch of 2" in line and "internal error" not in line
 
-    x = np.ones((6, 4), dtype=np.float32)  # a torch model that bakes its example's batch in: recorded, refused
+    x = np.ones((6, 4), dtype=np.float32)  # a torch model that bakes its example's batch in: refused at push
     with pytest.raises(ParityFailed, match="onnxruntime failed"):
         gitreg.push(
             zoo.baked_batch(), "baked", example_inputs=x[:2], eval_data=(x, np.zeros(6)), registry=registry_path
         )
-    mv = gitreg.push(zoo.baked_batch(), "baked", example_inputs=x[:2], registry=registry_path)
+    with pytest.raises(ParityFailed, match="eager_sliced failed"):  # single rows catch it without eval rows
+        gitreg.push(zoo.baked_batch(), "baked", example_inputs=x[:2], registry=registry_path)
+    mv = gitreg.push(
+        zoo.baked_batch(), "baked", example_inputs=x[:2], registry=registry_path, allow_parity_failure=True
+    )
     assert Registry(registry_path).show(mv.ref).sidecar.signature["inputs"][0]["shape"] == [2, 4]
     with pytest.raises(InputError, match="X has 6 rows; the model was exported with a fixed batch of 2"):
         gitreg.load(mv.ref, registry=registry_path).predict(x)

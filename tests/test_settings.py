@@ -11,7 +11,9 @@ from gitreg.errors import ConfigError, GitregError
 def test_the_template_parses_to_the_defaults() -> None:
     cfg = RegistryConfig.parse(GITREG_TOML)
     assert cfg == RegistryConfig(raw=cfg.raw)
-    assert cfg.stages == DEFAULT_STAGES and cfg.rtol == 1e-4 and cfg.atol == 1e-5
+    assert cfg.stages == DEFAULT_STAGES and cfg.tolerance == 1e-4 and cfg.rtol is None and cfg.atol is None
+    old = RegistryConfig.parse("[parity]\nrtol = 1e-4\natol = 1e-5\n")  # a registry from before: kept
+    assert (old.rtol, old.atol, old.tolerance) == (1e-4, 1e-5, 1e-4)
     assert cfg.max_plain_blob_bytes == 1_000_000
     assert cfg.raw["stages"]["production"] == {"require_pr": False}
 
@@ -46,6 +48,7 @@ def test_values_are_read() -> None:
         ("[parity]\natol = true\n", "gitreg.toml: [parity] atol must be a number, got True"),
         ("[parity]\natol = -1e-5\n", "gitreg.toml: [parity] atol must be a finite number >= 0, got -1e-05"),
         ("[parity]\nrtol = nan\n", "gitreg.toml: [parity] rtol must be a finite number >= 0, got nan"),
+        ('[parity]\ntolerance = "1%"\n', "gitreg.toml: [parity] tolerance must be a number, got '1%'"),
         ("parity = 1\n", "gitreg.toml: [parity] must be a table, got 1"),
         (
             '[limits]\nmax_plain_blob_bytes = "1MB"\n',

@@ -162,5 +162,5 @@ def test_file_urls_and_scp_urls() -> None:
 
 def test_registry_config_defaults_and_parse() -> None:
     cfg = settings.RegistryConfig.parse(settings.GITREG_TOML)
-    assert cfg.stages == ("staging", "production") and cfg.rtol == 1e-4 and cfg.atol == 1e-5
+    assert cfg.stages == ("staging", "production") and cfg.tolerance == 1e-4 and cfg.rtol is None
     assert settings.RegistryConfig.parse(None).stages == ("staging", "production")

@@ -142,7 +142,11 @@ def _md_parity(parity: Mapping[str, Any]) -> list[str]:
         return []
     passed = parity.get("passed")
     verdict = "passed" if passed is True else "failed" if passed is False else "not judged"
-    out = ["## Parity", "", f"{verdict} (rtol={number(parity.get('rtol'))}, atol={number(parity.get('atol'))})", ""]
+    if "tolerance" in parity and "rtol" not in parity:  # the scale criterion
+        rule = f"tolerance={number(parity.get('tolerance'))} x each output's scale"
+    else:
+        rule = f"rtol={number(parity.get('rtol'))}, atol={number(parity.get('atol'))}"
+    out = ["## Parity", "", f"{verdict} ({rule})", ""]
     rows = [
         [
             k,

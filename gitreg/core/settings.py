@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_MAX_PLAIN_BLOB_BYTES",
     "DEFAULT_RTOL",
     "DEFAULT_STAGES",
+    "DEFAULT_TOLERANCE",
     "GITATTRIBUTES",
     "GITREG_TOML",
     "KNOWN_KEYS",
@@ -36,7 +37,8 @@ __all__ = [
 ]
 
 DEFAULT_STAGES = ("staging", "production")
-DEFAULT_RTOL = 1e-4
+DEFAULT_TOLERANCE = 1e-4  # [parity] tolerance: max |a - b| as a fraction of each output's scale (README)
+DEFAULT_RTOL = 1e-4  # the elementwise rule's values when only one of rtol/atol is set
 DEFAULT_ATOL = 1e-5
 DEFAULT_MAX_PLAIN_BLOB_BYTES = 1_000_000
 
@@ -53,9 +55,12 @@ order = ["staging", "production"]
 require_pr = false
 
 [parity]
-# float32 tolerances: pass when |a - b| <= atol + rtol * |b| elementwise (see README).
-rtol = 1e-4
-atol = 1e-5
+# Each runtime passes when its max |a - b| <= tolerance x the output's scale (RMS of the original
+# model's output) and a classifier's labels agree (see README). Setting rtol or atol instead switches
+# to the elementwise rule |a - b| <= atol + rtol * |b| (gitreg's rule before 0.x; no scale).
+tolerance = 1e-4
+# rtol = 1e-4
+# atol = 1e-5
 
 [limits]
 # Plain (non-LFS) blobs under models/ and datasets/ above this size are refused by the hook.
@@ -78,8 +83,9 @@ class RegistryConfig:
     """The parts of ``gitreg.toml`` this version of gitreg acts on; unknown keys are kept in ``raw``."""
 
     stages: tuple[str, ...] = DEFAULT_STAGES
-    rtol: float = DEFAULT_RTOL
-    atol: float = DEFAULT_ATOL
+    tolerance: float = DEFAULT_TOLERANCE
+    rtol: float | None = None  # set (or atol): the elementwise rule governs parity
+    atol: float | None = None
     max_plain_blob_bytes: int = DEFAULT_MAX_PLAIN_BLOB_BYTES
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -107,8 +113,9 @@ class RegistryConfig:
             _gate_table(name, value)
         return cls(
             stages=_stage_order(stages.get("order", list(DEFAULT_STAGES))),
-            rtol=_tolerance(parity, "rtol", DEFAULT_RTOL),
-            atol=_tolerance(parity, "atol", DEFAULT_ATOL),
+            tolerance=_number(parity, "tolerance", DEFAULT_TOLERANCE) or 0.0,
+            rtol=_number(parity, "rtol", None),
+            atol=_number(parity, "atol", None),
             max_plain_blob_bytes=_byte_count(limits, "max_plain_blob_bytes", DEFAULT_MAX_PLAIN_BLOB_BYTES),
             raw=data,
         )
@@ -151,8 +158,10 @@ def _gate_table(name: str, value: Any) -> None:
         raise _bad(f"[gates.{name}] data", "a path in the registry (a string)", value["data"])
 
 
-def _tolerance(table: Mapping[str, Any], key: str, default: float) -> float:
-    value = table.get(key, default)
+def _number(table: Mapping[str, Any], key: str, default: float | None) -> float | None:
+    if key not in table:
+        return default
+    value = table[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _bad(f"[parity] {key}", "a number", value)
     if not math.isfinite(value) or value < 0:
@@ -178,7 +187,7 @@ KNOWN_KEYS: Mapping[str, tuple[str, ...]] = {
     "registry": ("schema",),
     "stages": ("order",),  # and one [stages.<stage>] table per stage in order
     "gates": (),  # one [gates.<stage>] table per stage in order
-    "parity": ("rtol", "atol"),
+    "parity": ("tolerance", "rtol", "atol"),
     "limits": ("max_plain_blob_bytes",),
 }
 STAGE_KEYS = ("require_pr",)

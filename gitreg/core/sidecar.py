@@ -49,11 +49,16 @@ def file_path_problem(path: str) -> str | None:
             return "must not contain empty, '.' or '..' components (it would escape the model's folder)"
         if part.startswith("."):
             return "must not contain hidden components (starting with '.')"
-        if not all(c.isascii() and (c.isalnum() or c in "._+-@") for c in part):
+        if not _plain(part):
             return "may use letters, digits and ._+-@ only"
     if path in RESERVED_FILES:
         return f"is the name of a file gitreg writes itself ({', '.join(sorted(RESERVED_FILES))})"
     return None
+
+
+def _plain(part: str) -> bool:
+    # No control character, space or quote: these paths are sent line by line to `git cat-file --batch`.
+    return all(c.isascii() and (c.isalnum() or c in "._+-@") for c in part)
 
 
 @dataclass(frozen=True)
@@ -173,11 +178,13 @@ def from_dict(data: Mapping[str, Any], where: str = "model.toml") -> Sidecar:
         raise bad("[artifacts] must be a table")
     artifacts: dict[str, Artifact] = {}
     for kind, a in arts_raw.items():
+        if not _plain(kind):
+            raise bad(f"artifact kind {kind!r} may use letters, digits and ._+-@ only")
         if not isinstance(a, Mapping):
             raise bad(f"[artifacts.{kind}] must be a table")
         path, sha, size = a.get("path"), a.get("sha256"), a.get("size")
-        if not isinstance(path, str) or "/" in path or path.startswith("."):
-            raise bad(f"[artifacts.{kind}] needs a plain file name in 'path'")
+        if not isinstance(path, str) or not path or not _plain(path) or path.startswith("."):
+            raise bad(f"[artifacts.{kind}] needs a plain file name in 'path' (letters, digits and ._+-@), got {path!r}")
         sha, size = _check_entry(bad, f"[artifacts.{kind}]", sha, size)
         extra = {k: v for k, v in a.items() if k not in ("path", "sha256", "size")}
         data_files = extra.get("data", [])

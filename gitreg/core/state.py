@@ -165,6 +165,7 @@ def fold(records: list[TagRecord]) -> dict[str, ModelState]:
         events.sort(key=_event_key)
         versions = st.versions
         by_commit: dict[str, str] = {}
+        by_precedence: dict[tuple, str] = {}  # semver precedence -> the first version string with it
         deregistered: list[str | None] = []
         stage_at: list[int] = []  # positions of stage events in `events`
         last_other = last_dep = -1  # newest time of a deprecation / of any other event
@@ -186,6 +187,14 @@ def fold(records: list[TagRecord]) -> dict[str, ModelState]:
                     st.name, e.version, e.tag, e.commit, e.time, e.author, e.author_email
                 )
                 by_commit.setdefault(e.commit, e.version)
+                twin = by_precedence.setdefault(_version_key(e.version), e.version)
+                if twin != e.version:
+                    # 1.0.0+evil and 1.0.0 are one version to semver: which one `@v1.0.0` meant would
+                    # depend on who asks (GTO, gitreg, a tagger date); the hook refuses the second.
+                    st.problems.append(
+                        f"{e.tag}: same semver precedence as {st.name}@v{twin} (build metadata does not "
+                        "make a new version); two tags claim one version"
+                    )
             elif kind is deregister:
                 deregistered.append(e.version)
             else:

@@ -21,6 +21,7 @@ import numpy as np
 from gitreg.errors import ExportError, InputError, MissingDependency
 from gitreg.ml import tabular
 from gitreg.ml.arrays import numeric_array
+from gitreg.ml.parity import sliced
 from gitreg.ml.runtime import Exported, as_tuple, one_line, ort_runner, plain
 
 # Libraries whose scikit-learn-API models skl2onnx converts only with onnxmltools' converters.
@@ -136,25 +137,6 @@ def export_sklearn(
         signature=sig,
         artifact_info={"onnx": {"exporter": f"{versions} (zipmap=False)"}},
     )
-
-
-def sliced(run: Callable[..., np.ndarray], singles: int = 64, small: int = 1024) -> Callable[..., np.ndarray]:
-    """``run`` on the same rows in small pieces: the first ``singles`` rows it is given one at a time,
-    then slices of 7 up to row ``small`` (counted across calls), the rest as it comes. Tree ensembles
-    under onnxruntime sum in another order for one row than for a batch, which flips labels on tied
-    votes (a 50-tree forest: ~4% of rows one at a time disagreed with scikit-learn)."""
-    seen = 0
-
-    def run_sliced(*xs: np.ndarray) -> np.ndarray:
-        nonlocal seen
-        n = len(xs[0])
-        one, few = max(0, min(n, singles - seen)), max(0, min(n, small - seen))
-        starts = [*range(one), *range(one, few, 7), *([few] if few < n else [])]
-        ends = [*starts[1:], n]
-        seen += n
-        return np.concatenate([run(*(x[a:b] for x in xs)) for a, b in zip(starts, ends)])
-
-    return run_sliced
 
 
 def _tensor_type(kind: str, width: int) -> Any:

@@ -26,6 +26,7 @@ import numpy as np
 from gitreg.errors import ExportError, InputError, MissingDependency
 from gitreg.ml.arrays import numeric_array
 from gitreg.ml.outputs import looks_like_probabilities
+from gitreg.ml.parity import SINGLES, SMALL, sliced
 from gitreg.ml.runtime import ANSI, Exported, as_tuple, one_line, ort_runner, plain
 
 
@@ -404,12 +405,20 @@ def export_torch(
     if class_names is not None:
         sig["classes"] = [plain(c) for c in class_names]
     version = torch.__version__
+    ort = ort_runner(onnx_path)
     return Exported(
         framework="torch",
         files=[onnx_path, pt],
         inputs=tuple(t.numpy() for t in inputs),
         reference="eager",
-        runners={"eager": eager, "torchscript": torchscript, "onnxruntime": ort_runner(onnx_path)},
+        runners={  # each runtime on the whole batch, then on single rows and slices (a batch-dependent answer)
+            "eager": eager,
+            "torchscript": torchscript,
+            "onnxruntime": ort,
+            "eager_sliced": sliced(eager, SINGLES, SMALL),
+            "torchscript_sliced": sliced(torchscript, SINGLES, SMALL),
+            "onnxruntime_sliced": sliced(ort, SINGLES, SMALL),
+        },
         signature=sig,
         artifact_info={
             "onnx": {"exporter": f"torch.onnx.export(dynamo=True) torch {version}"},

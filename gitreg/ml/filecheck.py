@@ -80,9 +80,10 @@ def check_files(
     onnx_path: Path,
     signature: Mapping[str, Any],
     inputs: tuple[np.ndarray, ...],
-    rtol: float = parity.DEFAULT_RTOL,
-    atol: float = parity.DEFAULT_ATOL,
+    rtol: float | None = None,
+    atol: float | None = None,
     torchscript: Any = None,
+    tolerance: float = parity.DEFAULT_TOLERANCE,
 ) -> FileCheck:
     """TorchScript (``torchscript``, a loaded module) against the ONNX file, or the ONNX file's self-check.
 
@@ -103,7 +104,7 @@ def check_files(
         inf = float("inf")
         why = f"onnxruntime cannot load {onnx_path.name}: {first_line(e)}"
         bad = parity.Pair("onnxruntime", "file", len(inputs[0]), inf, inf, False, problem=why)
-        return FileCheck(parity.Report(rtol, atol, (bad,)), None, why)
+        return FileCheck(parity.Report(rtol, atol, (bad,), tolerance), None, why)
     if torchscript is not None:
         import torch
 
@@ -115,7 +116,7 @@ def check_files(
 
         try:
             report, outs = parity.run_outputs(
-                {"torchscript": ts, "onnxruntime": ort}, "torchscript", inputs, rtol, atol, classifier
+                {"torchscript": ts, "onnxruntime": ort}, "torchscript", inputs, rtol, atol, classifier, tolerance
             )
         except InputError as e:
             raise InputError(e.message.replace("the original model", "the TorchScript file")) from None
@@ -126,5 +127,5 @@ def check_files(
     specs = {o.get("name"): o for o in signature.get("outputs", [])}
     spec = specs.get(pick) if pick else (next(iter(specs.values())) if len(specs) == 1 else None)
     shape: Sequence[Any] = spec.get("shape", []) if spec and spec.get("dtype") != SEQUENCE else []
-    report, whole = parity.self_check(ort, inputs, shape, rtol, atol, classifier)
+    report, whole = parity.self_check(ort, inputs, shape, rtol, atol, classifier, tolerance)
     return FileCheck(report, whole if pick or len(specs) == 1 else None)  # several outputs side by side: not one

@@ -159,10 +159,11 @@ def _parity_html(parity: Mapping[str, Any]) -> str:
         return "<p>No parity check was recorded.</p>"
     passed = parity.get("passed")
     verdict = '<span class="pass">passed</span>' if passed else '<span class="fail">failed</span>'
-    head = (
-        f"<p>{verdict if passed is not None else ''} rtol={_e(_num(parity.get('rtol')))}, "
-        f"atol={_e(_num(parity.get('atol')))}, samples={_e(_num(parity.get('samples')))}</p>"
-    )
+    if "tolerance" in parity and "rtol" not in parity:  # the scale criterion
+        rule = f"tolerance={_e(_num(parity.get('tolerance')))} x each output's scale"
+    else:
+        rule = f"rtol={_e(_num(parity.get('rtol')))}, atol={_e(_num(parity.get('atol')))}"
+    head = f"<p>{verdict if passed is not None else ''} {rule}, samples={_e(_num(parity.get('samples')))}</p>"
     rows = [
         [
             pair,

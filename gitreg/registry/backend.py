@@ -29,6 +29,7 @@ from gitreg.errors import (
     IntegrityError,
     InvalidName,
     InvalidReference,
+    InvalidVersion,
     ModelNotFound,
     RegistryNotFound,
     RemoteError,
@@ -185,10 +186,20 @@ class Backend:
     @staticmethod
     def resolve(st: ModelState, ref: Reference) -> VersionState:
         if ref.version is not None:
+            # The exact tag first: @v1.0.0 is name@v1.0.0, never a name@v1.0.0+other of equal precedence.
+            exact = st.versions.get(ref.version)
+            if exact is not None:
+                return exact
             want = Version.parse(ref.version)
-            for v in st.versions.values():
-                if Version.parse(v.version) == want:
-                    return v
+            alike = [v for v in st.versions.values() if Version.parse(v.version) == want]
+            if len(alike) == 1:  # @v1.0.0 for the only version 1.0.0+build.5
+                return alike[0]
+            if alike:
+                tags = ", ".join(sorted(v.tag for v in alike))
+                raise InvalidReference(
+                    f"{st.name}@v{ref.version} is ambiguous: {tags} differ only in build metadata",
+                    hint="name the exact tag; run gitreg check",
+                )
             raise VersionNotFound(st.name, f"v{ref.version}")
         if ref.stage is not None:
             holder = st.stages.get(ref.stage)
@@ -348,9 +359,17 @@ def own_sidecar(blob: bytes | None, v: VersionState, name: str) -> Sidecar | Non
     if blob is None:
         return None
     sc = sidecar_mod.loads(blob.decode("utf-8", errors="replace"), f"{v.tag}:models/{name}/model.toml")
-    if sc.name != name or Version.parse(sc.version) != Version.parse(v.version):
+    if sc.name != name or not same_version(sc.version, v.version):
         return None
     return sc
+
+
+def same_version(sidecar_version: str, tag_version: str) -> bool:
+    """Whether a sidecar's version is exactly its tag's (``v`` aside; build metadata counts)."""
+    try:
+        return str(Version.parse(sidecar_version)) == tag_version
+    except InvalidVersion:
+        return False
 
 
 def check_name_for_read(name: str) -> None:

@@ -13,12 +13,12 @@ from gitreg.core import sidecar as sidecar_mod
 from gitreg.core.refs import Kind, Version
 from gitreg.core.settings import RegistryConfig
 from gitreg.core.stages import policy, read_stages
-from gitreg.core.state import ModelState
+from gitreg.core.state import ModelState, VersionState
 from gitreg.errors import GitregError, StageError
-from gitreg.registry.backend import Backend, View
+from gitreg.registry.backend import Backend, View, same_version
 from gitreg.registry.values import CheckReport
 from gitreg.store import checkout, lfs
-from gitreg.store.git import Git
+from gitreg.store.git import CatFile, Git
 
 
 def check(backend: Backend) -> CheckReport:
@@ -41,30 +41,10 @@ def check(backend: Backend) -> CheckReport:
             for v in vs:
                 if v.commit not in on_main:
                     problems.append(f"{v.tag}: its commit {v.commit[:12]} is not on main")
-                base = f"refs/tags/{v.tag}:models/{name}/"
-                raw = cf.get(base + "model.toml")
-                if raw is None:
-                    warnings.append(f"{v.tag}: no model.toml (registered outside gitreg); not checked")
-                    continue
                 try:
-                    sc = sidecar_mod.loads(raw.decode("utf-8", errors="replace"), f"{v.tag}:{base}model.toml")
-                except GitregError as e:
-                    problems.append(e.message)
-                    continue
-                if sc.name != name or Version.parse(sc.version) != Version.parse(v.version):
-                    warnings.append(
-                        f"{v.tag}: its commit holds {sc.name}@v{sc.version}'s sidecar "
-                        "(registered outside gitreg); not checked"
-                    )
-                    continue
-                for art in sc.stored_files():  # artifacts, external data, files the model needs
-                    ptr = lfs.parse_pointer(cf.get(base + art.path))
-                    if ptr is None:
-                        problems.append(f"{v.tag}: {art.path} is missing or not an LFS pointer")
-                    elif (ptr.oid, ptr.size) != (art.sha256, art.size):
-                        problems.append(f"{v.tag}: {art.path} pointer does not match the sidecar's sha256/size")
-                    else:
-                        wanted.setdefault(ptr.oid, (ptr, f"{v.tag}:{art.path}"))
+                    _check_version(cf, name, v, problems, warnings, wanted)
+                except GitregError as e:  # a version that could not be read is not a version that passed
+                    problems.append(f"{v.tag}: could not be checked: {e.message}")
         for stage, ver in st.stages.items():
             if st.versions[ver].deregistered:
                 warnings.append(f"{name}#{stage}: held by deregistered v{ver}")
@@ -77,6 +57,40 @@ def check(backend: Backend) -> CheckReport:
     if checkout.is_checkout(view.git.git_dir):  # what this checkout is about to commit
         problems += checkout.worktree_problems(view.git.git_dir, states)
     return CheckReport(nversions - ndereg, len(wanted), tuple(problems), tuple(warnings), ndereg)
+
+
+def _check_version(
+    cf: CatFile,
+    name: str,
+    v: VersionState,
+    problems: list[str],
+    warnings: list[str],
+    wanted: dict[str, tuple[lfs.Pointer, str]],
+) -> None:
+    """One version's sidecar and pointers; the LFS objects they name go into ``wanted``."""
+    base = f"refs/tags/{v.tag}:models/{name}/"
+    raw = cf.get(base + "model.toml")
+    if raw is None:
+        warnings.append(f"{v.tag}: no model.toml (registered outside gitreg); not checked")
+        return
+    try:
+        sc = sidecar_mod.loads(raw.decode("utf-8", errors="replace"), f"{v.tag}:{base}model.toml")
+    except GitregError as e:
+        problems.append(e.message)
+        return
+    if sc.name != name or not same_version(sc.version, v.version):
+        warnings.append(
+            f"{v.tag}: its commit holds {sc.name}@v{sc.version}'s sidecar (registered outside gitreg); not checked"
+        )
+        return
+    for art in sc.stored_files():  # artifacts, external data, files the model needs
+        ptr = lfs.parse_pointer(cf.get(base + art.path))
+        if ptr is None:
+            problems.append(f"{v.tag}: {art.path} is missing or not an LFS pointer")
+        elif (ptr.oid, ptr.size) != (art.sha256, art.size):
+            problems.append(f"{v.tag}: {art.path} pointer does not match the sidecar's sha256/size")
+        else:
+            wanted.setdefault(ptr.oid, (ptr, f"{v.tag}:{art.path}"))
 
 
 def _check_objects(

@@ -247,8 +247,9 @@ def _unknown(key: str, known: tuple[str, ...]) -> ConfigError:
 def _default(parts: list[str]) -> str | None:
     """gitreg's default for a known key the file does not set, as TOML text."""
     defaults: Mapping[str, str] = {
-        "parity.rtol": repr(settings.DEFAULT_RTOL),
-        "parity.atol": repr(settings.DEFAULT_ATOL),
+        "parity.tolerance": repr(settings.DEFAULT_TOLERANCE),
+        "parity.rtol": "none: the scale criterion (parity.tolerance) governs",
+        "parity.atol": "none: the scale criterion (parity.tolerance) governs",
         "limits.max_plain_blob_bytes": str(settings.DEFAULT_MAX_PLAIN_BLOB_BYTES),
         "stages.order": "[" + ", ".join(f'"{s}"' for s in settings.DEFAULT_STAGES) + "]",
         "registry.schema": str(SCHEMA),

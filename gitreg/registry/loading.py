@@ -129,7 +129,7 @@ def check_parity(reg: Registry, ref: str, data: Any = None) -> tuple[Any, parity
     inputs = filecheck.check_inputs(sig, data)
     onnx_path = _artifact(reg, mv, "onnx")
     ts = _load_torchscript(reg, mv) if "torchscript" in _sidecar(mv).artifacts else None
-    fc = filecheck.check_files(onnx_path, sig, inputs, cfg.rtol, cfg.atol, torchscript=ts)
+    fc = filecheck.check_files(onnx_path, sig, inputs, cfg.rtol, cfg.atol, torchscript=ts, tolerance=cfg.tolerance)
     if fc.load_error:
         raise ArtifactError(f"{mv.ref}: {fc.load_error}")
     return mv, fc.report

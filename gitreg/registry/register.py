@@ -122,11 +122,11 @@ def push(
             dynamic=dynamic,
         )
         inputs = parity_inputs(ex.inputs, eval_x, input_specs(ex))
-        report = run_parity(ex.runners, ex.reference, inputs, cfg.rtol, cfg.atol, ex.classifier)
+        report = run_parity(ex.runners, ex.reference, inputs, cfg.rtol, cfg.atol, ex.classifier, cfg.tolerance)
         if not report.passed and not allow_parity_failure:
             raise ParityFailed(
                 f"{report.message()}; nothing was pushed",
-                hint="fix the export, loosen [parity] rtol/atol in the registry's gitreg.toml, "
+                hint="fix the export, loosen [parity] tolerance in the registry's gitreg.toml, "
                 "or push anyway with allow_parity_failure=True (--allow-parity-failure), which records passed = false",
                 report=report,
             )
@@ -181,12 +181,14 @@ def push_files(
         except MissingDependency:
             skipped = "not compared with the ONNX file: torch is not installed"
     cfg = reg.config()
-    checked = filecheck.check_files(onnx_in.path, sig, inputs, cfg.rtol, cfg.atol, torchscript=ts)
+    checked = filecheck.check_files(
+        onnx_in.path, sig, inputs, cfg.rtol, cfg.atol, torchscript=ts, tolerance=cfg.tolerance
+    )
     report = checked.report
     if not report.passed and not allow_parity_failure:
         raise ParityFailed(
             f"{report.message()}; nothing was pushed",
-            hint="re-export the file (a dynamic batch axis, eval mode), loosen [parity] rtol/atol in the registry's "
+            hint="re-export the file (a dynamic batch axis, eval mode), loosen [parity] tolerance in the registry's "
             "gitreg.toml, or push anyway with --allow-parity-failure, which records passed = false",
             report=report,
         )

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from gitreg.core import sidecar as sidecar_mod
-from gitreg.core.refs import Kind, Version, parse_reference
+from gitreg.core.refs import Kind, parse_reference
 from gitreg.errors import GitregError, RegistryNotFound
-from gitreg.registry.backend import Backend, View
+from gitreg.registry.backend import Backend, View, same_version
 from gitreg.store import lfs, location
 from gitreg.store.signing import SignatureCheck, check_tag
 
@@ -163,7 +163,7 @@ def verify(
                 sc = sidecar_mod.loads(raw.decode("utf-8", errors="replace"), f"{v.tag}:{sidecar_path}")
             except GitregError as e:
                 problems.append(e.message)
-        if sc is not None and (sc.name != name or _version(sc.version) != _version(v.version)):
+        if sc is not None and (sc.name != name or not same_version(sc.version, v.version)):
             problems.append(f"{v.tag}: its commit holds {sc.name}@v{sc.version}'s sidecar, not its own")
             sc = None
         stored = sc.stored_files() if sc else []  # artifacts, external data, files the model needs
@@ -228,9 +228,3 @@ def _check_bytes(kind: str, art: sidecar_mod.Artifact, stores: list[Path]) -> Ar
     status = "ok" if checked else "missing"
     return ArtifactCheck(kind, art.path, art.sha256, art.size, status, tuple(checked))
 
-
-def _version(text: str) -> Version | None:
-    try:
-        return Version.parse(text)
-    except GitregError:
-        return None

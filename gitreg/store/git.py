@@ -366,9 +366,17 @@ class CatFile:
         self._p.stdout.read(1)
         return data
 
+    @staticmethod
+    def _line(spec: str) -> bytes:
+        # The batch protocol is one request per line: a newline in a spec (a path out of a hostile
+        # sidecar) would be two requests, and every later answer would belong to another question.
+        if "\n" in spec or "\r" in spec or "\0" in spec:
+            raise GitFailed(["git", "cat-file", "--batch"], -1, f"refusing a request with a line break: {spec!r}")
+        return spec.encode() + b"\n"
+
     def get(self, spec: str) -> bytes | None:
         assert self._p.stdin is not None
-        self._p.stdin.write(spec.encode() + b"\n")
+        self._p.stdin.write(self._line(spec))
         self._p.stdin.flush()
         return self._read_one()
 
@@ -376,7 +384,7 @@ class CatFile:
         """All specs in one pipe; a writer thread keeps both pipe buffers moving."""
         if not specs:
             return []
-        payload = b"".join(s.encode() + b"\n" for s in specs)
+        payload = b"".join(self._line(s) for s in specs)  # all checked before any is sent
 
         def write() -> None:
             assert self._p.stdin is not None

@@ -8,6 +8,9 @@ old and new registries run the same command and this module may move again. Rule
 the rejection message the pusher sees as ``remote:`` lines:
 
 * ``immutable-tag``: registry tags (versions, stage events, deprecations) are never deleted or moved;
+* ``version-tag``: a pushed version tag ``name@vX.Y.Z+build`` whose semver precedence equals that of
+  another version tag of the model (there already or in the same push): build metadata does not
+  make a new version, and ``name@vX.Y.Z`` must name exactly one artifact;
 * ``stage-tag``: a pushed stage tag (``name#stage#N``, ``name#stage!#N``, legacy ``name#stage``) is
   annotated and points, once peeled, at a commit that a version tag ``name@vX.Y.Z`` of the *same*
   model already names or names in the same push. An assignment to a version whose deregistration
@@ -18,7 +21,13 @@ the rejection message the pusher sees as ``remote:`` lines:
 * ``lfs-required``: no plain blob above ``[limits] max_plain_blob_bytes`` under ``models/`` or ``datasets/``;
 * ``lfs-object-missing``: every LFS pointer pushed under ``models/``/``datasets/`` has its object in
   this repo's ``lfs/objects`` (file-transfer registries, ``gitreg.localLfs = true``);
-* ``sidecar``: every pushed ``models/*/model.toml`` parses as a sidecar.
+* ``sidecar``: every pushed ``models/*/model.toml`` parses as a sidecar;
+* ``tag-target``: a pushed registry tag that names a tree, a blob or another tag (readers skip it);
+* ``evaluation``: an update of ``refs/gitreg/*`` other than a fast-forward of
+  ``refs/gitreg/evaluations/<name>/v<version>`` by single-parent commits descending from that
+  version's commit and changing only ``models/<name>/model.toml`` and ``README.md``;
+* ``config``: the ``gitreg.toml`` pushed to main parses, every value of its type. One already on
+  main that does not (written before this rule) is read as the defaults, so its fix can be pushed.
 """
 
 from __future__ import annotations
@@ -29,12 +38,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gitreg.core import sidecar as sidecar_mod
-from gitreg.core.refs import Kind, TagEvent, parse_tag
+from gitreg.core.refs import Kind, TagEvent, Version, parse_tag
 from gitreg.core.settings import RegistryConfig
 from gitreg.errors import GitregError
 from gitreg.store import lfs
 from gitreg.store.files import atomic_write
-from gitreg.store.git import ZERO, Git
+from gitreg.store.git import MAIN, ZERO, Git
+
+EVAL_PREFIX = "refs/gitreg/evaluations/"  # registry.records.EVAL_REFS, below which this layer cannot import
 
 # `-m gitreg.hook`, not this module's path: the shims of registries made by earlier versions say
 # gitreg.hook too, and a shim on disk outlives any reorganisation of the package.
@@ -71,6 +82,10 @@ def pre_receive(lines: Iterable[str], git: Git) -> list[str]:
                 errors.append(f"immutable-tag: refusing to {verb} {tag}: registry tags are immutable")
         if new != ZERO:
             news.append(new)
+    errors += _config_errors(updates, git)
+    errors += _tag_target_errors(updates, git)
+    errors += _evaluation_errors(updates, git)
+    errors += _version_tag_errors(updates, git)
     errors += _stage_tag_errors(updates, git)
     if not news:
         return errors
@@ -117,6 +132,139 @@ def pre_receive(lines: Iterable[str], git: Git) -> list[str]:
                 sidecar_mod.loads(data.decode("utf-8", errors="replace"), path)
             except GitregError as e:
                 errors.append(f"sidecar: {e.message}")
+    return errors
+
+
+def _config_errors(updates: list[tuple[str, str, str]], git: Git) -> list[str]:
+    """``config``: the ``gitreg.toml`` a push puts on main parses, with every value of its type.
+
+    Refused here rather than read later: every reader would fail on it. Only a push that changes
+    the file is judged: one already on main (from before this rule) must not block the pushes that
+    carry it unchanged, nor its fix.
+    """
+    errors = []
+    for old, new, ref in updates:
+        if ref != MAIN or new == ZERO:
+            continue
+        raw = git.read_blob(f"{new}:gitreg.toml")
+        if old != ZERO and raw == git.read_blob(f"{old}:gitreg.toml"):
+            continue
+        try:
+            RegistryConfig.parse(raw.decode("utf-8", errors="replace") if raw else None)
+        except GitregError as e:
+            errors.append(f"config: {e.message}")
+    return errors
+
+
+def _tag_target_errors(updates: list[tuple[str, str, str]], git: Git) -> list[str]:
+    """``tag-target``: a pushed registry tag names a commit, directly (not a tree, a blob, another tag).
+
+    Readers skip such tags (``Git.tags``), so they would register, assign or deprecate nothing while
+    looking as if they did. Two git processes per push, whatever the number of tags.
+    """
+    pushed = [
+        (ref[len("refs/tags/") :], new)
+        for _, new, ref in updates
+        if new != ZERO and ref.startswith("refs/tags/") and parse_tag(ref[len("refs/tags/") :]) is not None
+    ]
+    if not pushed:
+        return []
+    spec = "".join(f"{new}\n" for _, new in pushed)
+    out = git.run("cat-file", "--batch-check=%(objecttype)", input=spec).stdout.split()
+    annotated = [new for (_, new), otype in zip(pushed, out) if otype == "tag"]
+    with git.cat_file() as cf:
+        bodies = dict(zip(annotated, cf.get_many(annotated)))
+    errors = []
+    for (tag, new), otype in zip(pushed, out):
+        target = otype
+        if otype == "tag":
+            head = (bodies.get(new) or b"").split(b"\n", 2)  # "object <oid>", "type <type>", ...
+            target = head[1].removeprefix(b"type ").decode(errors="replace") if len(head) > 1 else "?"
+        if target != "commit":
+            errors.append(f"tag-target: {tag} names a {target}, not a commit: registry tags tag a commit")
+    return errors
+
+
+def _evaluation_errors(updates: list[tuple[str, str, str]], git: Git) -> list[str]:
+    """``evaluation``: ``refs/gitreg/evaluations/<name>/v<version>`` only grows by records of that version.
+
+    A recorded evaluation (``gitreg eval --record``) is a commit whose parent is the version's commit
+    or the previous record, changing only the version's ``model.toml`` and ``README.md``. Readers
+    overlay its ``[evaluation]`` on the version, so anything else there would be a forged result:
+    a deletion, a rewrite (not a fast-forward), a merge, other files, or a ref of no version.
+    """
+    errors = []
+    for old, new, ref in updates:
+        if not ref.startswith("refs/gitreg/"):
+            continue
+        name, _, vpart = ref.removeprefix(EVAL_PREFIX).rpartition("/")
+        ev = parse_tag(f"{name}@{vpart}") if ref.startswith(EVAL_PREFIX) else None
+        if ev is None or ev.kind is not Kind.REGISTER:
+            errors.append(f"evaluation: {ref} is not refs/gitreg/evaluations/<name>/v<version>")
+            continue
+        if new == ZERO:
+            errors.append(f"evaluation: refusing to delete {ref}: recorded evaluations are kept")
+            continue
+        tag_update = next((n for _, n, r in updates if r == f"refs/tags/{name}@{vpart}" and n != ZERO), None)
+        version_commit = git.rev(f"{tag_update or f'refs/tags/{name}@{vpart}'}^{{commit}}")
+        if version_commit is None:
+            errors.append(f"evaluation: {ref}: there is no version {name}@{vpart} to record an evaluation of")
+            continue
+        base = old if old != ZERO else version_commit
+        ancestry = git.run("merge-base", "--is-ancestor", version_commit, new, check=False).returncode == 0
+        if ancestry and base != version_commit:
+            ancestry = git.run("merge-base", "--is-ancestor", base, new, check=False).returncode == 0
+        if not ancestry:
+            what = "does not descend from the version's commit" if old == ZERO else "is not a fast-forward"
+            errors.append(f"evaluation: {ref}: {new[:12]} {what}: records only append to the version")
+            continue
+        chain = git.run("rev-list", "--parents", new, "--not", base).stdout.splitlines()
+        if any(len(line.split()) != 2 for line in chain):
+            errors.append(f"evaluation: {ref}: a merge or root commit is no record (one parent each)")
+            continue
+        allowed = {f"models/{name}/model.toml", f"models/{name}/README.md"}
+        changed = set(git.run("diff", "--name-only", "--no-renames", version_commit, new).stdout.splitlines())
+        if changed - allowed:
+            errors.append(
+                f"evaluation: {ref} changes {', '.join(sorted(changed - allowed)[:3])}: a record changes "
+                f"only models/{name}/model.toml and README.md"
+            )
+    return errors
+
+
+def _version_tag_errors(updates: list[tuple[str, str, str]], git: Git) -> list[str]:
+    """``version-tag``: no pushed version tag shares its semver precedence with another of its model.
+
+    ``m@v1.0.0+evil`` and ``m@v1.0.0`` are one version to semver (build metadata is ignored), so
+    which artifact ``m@v1.0.0`` meant would depend on the reader and the tagger dates. One
+    ``for-each-ref`` for the version tags already there, whatever the number of pushed tags.
+    """
+    pushed: list[tuple[str, TagEvent]] = []
+    for _, new, ref in updates:
+        tag = ref[len("refs/tags/") :]
+        if new != ZERO and ref.startswith("refs/tags/"):
+            ev = parse_tag(tag)
+            if ev is not None and ev.kind is Kind.REGISTER and ev.version is not None:
+                pushed.append((tag, ev))
+    if not pushed:
+        return []
+    models = sorted({ev.name for _, ev in pushed})
+    seen: dict[tuple[str, Version], set[str]] = {}  # (model, precedence) -> version strings
+    for rec in git.tags([f"refs/tags/{m}@v*" for m in models], details=False):
+        ev = parse_tag(rec.tag)
+        if ev is not None and ev.kind is Kind.REGISTER and ev.version is not None and rec.annotated:
+            seen.setdefault((ev.name, Version.parse(ev.version)), set()).add(ev.version)
+    errors = []
+    for tag, ev in pushed:
+        assert ev.version is not None
+        twins = seen.setdefault((ev.name, Version.parse(ev.version)), set())
+        others = sorted(twins - {ev.version})
+        if others:
+            errors.append(
+                f"version-tag: {tag} has the same semver precedence as {ev.name}@v{others[0]} "
+                "(build metadata does not make a new version): bump the version instead"
+            )
+        twins.add(ev.version)
     return errors
 
 

@@ -197,7 +197,10 @@ def _check_request(c: Change, reg: Registry, cfg: Any, states: Mapping[str, Any]
         want = Version.parse(c.new or "")
     except GitregError:
         return f'stages.toml: {c.model}.{c.stage} = "{c.new}" is not a version (write "v1.2.0")', None
-    match = next((v for v in st.versions.values() if Version.parse(v.version) == want), None)
+    # the exact version first: `v1.0.0` must not name a `1.0.0+build` twin (equal semver precedence)
+    match = st.versions.get(str(want)) or next(
+        (v for v in st.versions.values() if Version.parse(v.version) == want), None
+    )
     if match is None:
         return (
             f"stages.toml assigns {c.model}@{want.tag_form} to {c.stage}, but that version is not registered "

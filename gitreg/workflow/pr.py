@@ -319,7 +319,12 @@ def _parity_text(parity: Mapping[str, Any]) -> str:
         return "No parity record (the version was pushed as files)."
     head = (
         f"{'passed' if parity.get('passed') else '**FAILED**'} "
-        f"(rtol {_num(parity.get('rtol'))}, atol {_num(parity.get('atol'))}, {_num(parity.get('samples'))} samples)"
+        + (
+            f"(tolerance {_num(parity.get('tolerance'))} x each output's scale, "
+            if "tolerance" in parity and "rtol" not in parity
+            else f"(rtol {_num(parity.get('rtol'))}, atol {_num(parity.get('atol'))}, "
+        )
+        + f"{_num(parity.get('samples'))} samples)"
     )
     pairs = [(k, v) for k, v in parity.items() if isinstance(v, Mapping)]
     if not pairs:
