@@ -10,6 +10,7 @@ sidecar survives an older one's rewrite.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,26 @@ ARTIFACT_FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
 RESERVED_FILES = frozenset({*ARTIFACT_FILES.values(), "model.toml", "README.md"})
 DATA_KIND = "onnx.data"  # kind of an ONNX external-data file in stored_files()
 FILE_KIND = "file"  # kind of a file the model needs (files=[...], --file)
+# Caps checked on the raw text before tomllib sees it: tomllib recurses once per nesting level
+# (100,000 levels: RecursionError) and builds a key tuple per dotted component (20,000 components:
+# ~2.4 GB RSS). A real sidecar is a few KiB, nests 4 deep and has 2-3 component keys.
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 32
+MAX_KEY_PARTS = 64
+# Strings and comments (skipped whole), then the characters that open, close or separate. Every
+# string alternative ends at its closing quotes or at the end of its line (or text), so no match
+# fails after a long scan: the scan stays linear on hostile text. Multi-line strings may close
+# with up to two extra quotes (TOML). What this lexes differently from tomllib is malformed TOML,
+# where tomllib stops first; loads() still catches a RecursionError as a backstop.
+_TOKENS = re.compile(
+    r'"""(?:\\.|[^\\]|\\)*?(?:"{3,5}|\Z)'
+    r"|'''.*?(?:'{3,5}|\Z)"
+    r'|"(?:\\[^\n]|[^"\\\n]|\\)*(?:"|(?=\n)|\Z)'
+    r"|'[^'\n]*(?:'|(?=\n)|\Z)"
+    r"|#[^\n]*"
+    r"|[\[\]{}.,=\n]",
+    re.DOTALL,
+)
 
 
 def file_path_problem(path: str) -> str | None:
@@ -145,13 +166,52 @@ def dumps(sidecar: Sidecar) -> str:
     return tomli_w.dumps(ordered)
 
 
-def loads(text: str, where: str = "model.toml") -> Sidecar:
-    """Parse and validate a sidecar; ``where`` names it in errors (e.g. ``digits@v1.0.0:models/...``)."""
+def loads(text: str | bytes, where: str = "model.toml") -> Sidecar:
+    """Parse and validate a sidecar; ``where`` names it in errors (e.g. ``digits@v1.0.0:models/...``).
+
+    ``text`` may be the blob's bytes (decoded as UTF-8, errors replaced). Raises SidecarError for text
+    over :data:`MAX_BYTES`, nesting deeper than :data:`MAX_DEPTH` or a dotted key of more than
+    :data:`MAX_KEY_PARTS` components, before parsing it.
+    """
+    # A str is at least as many UTF-8 bytes as characters: encode only when it might still fit.
+    if len(text) > MAX_BYTES or (isinstance(text, str) and len(text.encode()) > MAX_BYTES):
+        raise SidecarError(f"corrupt sidecar {where}: larger than {MAX_BYTES} bytes")
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    problem = shape_problem(text)
+    if problem:
+        raise SidecarError(f"corrupt sidecar {where}: {problem}")
     try:
         data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise SidecarError(f"corrupt sidecar {where}: {e}") from None
     return from_dict(data, where)
+
+
+def shape_problem(text: str) -> str | None:
+    """Why ``text`` nests too deep or has too long a dotted key to hand to tomllib; None if it is fine.
+
+    A scan of brackets and dots outside strings and comments, linear in the text. A dotted key counts
+    its dots since the last ``, = [ ] { }``, comment or newline, so floats in an array never add up.
+    """
+    depth = dots = 0
+    for m in _TOKENS.finditer(text):
+        c = m.group()
+        if c in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return f"nests deeper than {MAX_DEPTH} levels"
+        elif c in ("]", "}"):
+            depth = max(depth - 1, 0)
+        elif c == ".":
+            dots += 1
+            if dots >= MAX_KEY_PARTS:
+                return f"has a dotted key of more than {MAX_KEY_PARTS} components"
+            continue
+        elif c[0] in "\"'":
+            continue  # a quoted key component: "a"."b" is as deep as a.b
+        dots = 0
+    return None
 
 
 def from_dict(data: Mapping[str, Any], where: str = "model.toml") -> Sidecar:

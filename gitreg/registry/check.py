@@ -69,7 +69,7 @@ def _check_version(
 ) -> None:
     """One version's sidecar and pointers; the LFS objects they name go into ``wanted``."""
     base = f"refs/tags/{v.tag}:models/{name}/"
-    raw = cf.get(base + "model.toml")
+    raw = cf.get(base + "model.toml", max_size=sidecar_mod.MAX_BYTES)
     if raw is None:
         warnings.append(f"{v.tag}: no model.toml (registered outside gitreg); not checked")
         return
@@ -89,6 +89,13 @@ def _check_version(
             problems.append(f"{v.tag}: {art.path} is missing or not an LFS pointer")
         elif (ptr.oid, ptr.size) != (art.sha256, art.size):
             problems.append(f"{v.tag}: {art.path} pointer does not match the sidecar's sha256/size")
+        elif ptr.oid in wanted and wanted[ptr.oid][0].size != ptr.size:
+            # One oid has one size: every pointer is checked, not only the first that names the object.
+            other, where = wanted[ptr.oid]
+            problems.append(
+                f"{v.tag}: {art.path} pointer gives LFS object {ptr.oid[:12]}… {ptr.size} bytes, "
+                f"but {where} gives it {other.size}"
+            )
         else:
             wanted.setdefault(ptr.oid, (ptr, f"{v.tag}:{art.path}"))
 

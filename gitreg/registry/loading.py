@@ -71,6 +71,35 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _verified_onnx(path: Path, stored: list[Any], ref: str) -> Path | bytes:
+    """What to hand onnxruntime: the bytes of ``path`` hashed as they were read (a swap of the file
+    after the hash cannot run unverified bytes); for a model with external data files, the path,
+    after every file in its folder was hashed again just now.
+
+    The external-data case keeps a window: onnxruntime opens the data files by name after this
+    check, so a writer to the user's own cache folder could still swap one in between.
+    """
+    art, data = stored[0], stored[1:]
+
+    def changed(name: str) -> ArtifactError:
+        return ArtifactError(f"{ref}: {name} changed on disk while loading; nothing was run", hint="retry")
+
+    if data:
+        for a in stored:
+            if _sha256(path.parent / a.path) != a.sha256:
+                raise changed(a.path)
+        return path
+    h, chunks, size = hashlib.sha256(), [], 0
+    with open(path, "rb") as fh:
+        while (chunk := fh.read(1 << 20)) and size <= art.size:
+            h.update(chunk)
+            chunks.append(chunk)
+            size += len(chunk)
+    if (h.hexdigest(), size) != (art.sha256, art.size):
+        raise changed(art.path)
+    return b"".join(chunks)
+
+
 def load(reg: Registry, ref: str, runtime: str = "onnxruntime") -> Any:
     """A registered model, ready to predict.
 
@@ -87,8 +116,9 @@ def load(reg: Registry, ref: str, runtime: str = "onnxruntime") -> Any:
     from gitreg.ml.runtime import ort_session
 
     path = _artifact(reg, mv, "onnx")
+    model = _verified_onnx(path, _sidecar(mv).stored_files(("onnx",)), mv.ref)
     try:
-        session = ort_session(path)
+        session = ort_session(model)
     except MissingDependency:
         raise
     except Exception as e:

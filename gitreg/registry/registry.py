@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitreg.core import sidecar as sidecar_mod
 from gitreg.core.refs import Kind, TagEvent, Version, format_tag, parse_reference, tag_message
 from gitreg.core.settings import RegistryConfig
 from gitreg.core.sidecar import Artifact
@@ -167,7 +168,9 @@ class Registry:
         assert view is not None
         with view.git.cat_file() as cf:
             specs = [f"refs/tags/{v.tag}:models/{st.name}/model.toml" for v in vs]
-            blobs = cf.get_many(specs + records.overlay_specs(st.name, [v.version for v in vs]))
+            blobs = cf.get_many(
+                specs + records.overlay_specs(st.name, [v.version for v in vs]), max_size=sidecar_mod.MAX_BYTES
+            )
         out = []
         for v, blob, rec in zip(vs, blobs, blobs[len(vs) :]):
             sc = own_sidecar(blob, v, st.name)
@@ -199,6 +202,8 @@ class Registry:
         """
         if format not in ("all", "onnx", "torchscript", "files"):
             raise UsageError(f"invalid format {format!r}: use onnx, torchscript, files or all")
+        if dest is not None and not os.fspath(dest):  # Path("") is the current folder: never meant
+            raise UsageError("empty output folder: pass -o DIR, or leave -o out to pull into ./<name>")
         reference = parse_reference(ref)
         view = self.backend.view()
         st = self.backend.model(self.backend.states(view, reference.name), reference.name)
@@ -206,7 +211,7 @@ class Registry:
         assert view is not None
         base = f"refs/tags/{v.tag}:models/{st.name}/"
         with view.git.cat_file() as cf:
-            raw = cf.get(base + "model.toml")
+            raw = cf.get(base + "model.toml", max_size=sidecar_mod.MAX_BYTES)
             sc = own_sidecar(raw, v, st.name)
             if raw is None or sc is None:
                 raise ArtifactError(f"{v.tag} has no sidecar of its own: it was registered outside gitreg")

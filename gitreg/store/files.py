@@ -26,8 +26,9 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, mode: int = 0o
     payload = data.encode("utf-8") if isinstance(data, str) else data
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{os.urandom(6).hex()}.tmp")
-    # O_EXCL on a random name: never another writer's file; the kernel applies the umask to `mode`.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    # O_EXCL|O_NOFOLLOW on a random name: never another writer's file, never through a planted
+    # symlink (the open fails instead); the kernel applies the umask to `mode`.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         try:
             view = memoryview(payload)

@@ -353,7 +353,7 @@ class CatFile:
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
         )
 
-    def _read_one(self) -> bytes | None:
+    def _read_one(self, max_size: int | None = None) -> bytes | None:
         assert self._p.stdout is not None
         header = self._p.stdout.readline()
         if not header:
@@ -362,7 +362,18 @@ class CatFile:
         if len(parts) != 3 or parts[-1] in (b"missing", b"ambiguous"):
             return None
         size = int(parts[2])
-        data = self._p.stdout.read(size)
+        if max_size is not None and size > max_size:
+            # Over the cap: keep the first max_size + 1 bytes (the caller sees it is too big) and
+            # drain the rest in chunks, so a 200 MB blob is never held whole.
+            data = self._p.stdout.read(max_size + 1)
+            left = size - len(data)
+            while left > 0:
+                chunk = self._p.stdout.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        else:
+            data = self._p.stdout.read(size)
         self._p.stdout.read(1)
         return data
 
@@ -374,14 +385,17 @@ class CatFile:
             raise GitFailed(["git", "cat-file", "--batch"], -1, f"refusing a request with a line break: {spec!r}")
         return spec.encode() + b"\n"
 
-    def get(self, spec: str) -> bytes | None:
+    def get(self, spec: str, max_size: int | None = None) -> bytes | None:
+        """The blob at ``spec``, None when missing; over ``max_size`` bytes only its first
+        ``max_size + 1`` bytes (the rest is read and dropped), so a size check fails without
+        holding it whole."""
         assert self._p.stdin is not None
         self._p.stdin.write(self._line(spec))
         self._p.stdin.flush()
-        return self._read_one()
+        return self._read_one(max_size)
 
-    def get_many(self, specs: Sequence[str]) -> list[bytes | None]:
-        """All specs in one pipe; a writer thread keeps both pipe buffers moving."""
+    def get_many(self, specs: Sequence[str], max_size: int | None = None) -> list[bytes | None]:
+        """All specs in one pipe; a writer thread keeps both pipe buffers moving. ``max_size`` as in get."""
         if not specs:
             return []
         payload = b"".join(self._line(s) for s in specs)  # all checked before any is sent
@@ -393,7 +407,7 @@ class CatFile:
 
         t = threading.Thread(target=write, daemon=True)
         t.start()
-        out = [self._read_one() for _ in specs]
+        out = [self._read_one(max_size) for _ in specs]
         t.join()
         return out
 

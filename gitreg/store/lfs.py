@@ -253,16 +253,18 @@ def materialize(
     match ``expected`` is moved into place.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.{os.urandom(4).hex()}.tmp"
+    tmp = dest.parent / f".{dest.name}.{os.urandom(8).hex()}.tmp"
     on_progress = _progress(f"fetching {dest.name}", expected.size, on_progress)
+    # O_EXCL|O_NOFOLLOW: a file or symlink planted at the name fails the open, never takes the write.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     try:
         if isinstance(src, Path):
-            with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            with open(fd, "wb") as fout, open(src, "rb") as fin:
                 oid, size = _copy_hashing(fin, fout, on_progress)
                 fout.flush()
                 os.fsync(fout.fileno())
         else:
-            with open(tmp, "wb") as fout:
+            with open(fd, "wb") as fout:
                 src(fout)
                 fout.flush()
                 os.fsync(fout.fileno())
@@ -276,8 +278,7 @@ def materialize(
             )
         os.replace(tmp, dest)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)  # ours: created above with O_EXCL
 
 
 def push_objects(git: Git, oids: Iterable[str]) -> None:
