@@ -163,20 +163,26 @@ def _md_parity(parity: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def lineage_rows(lineage: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The lineage facts a card or a report shows, in order, those recorded only."""
+    code = lineage.get("code") or {}
+    rows = [
+        ("code commit", code.get("commit")),
+        ("branch", code.get("branch")),
+        ("dirty", code.get("dirty")),
+        ("remote", code.get("remote")),
+        ("parent", lineage.get("parent")),
+        ("command", lineage.get("command")),
+    ]
+    return [(k, v) for k, v in rows if v not in (None, "")]
+
+
 def _md_lineage(lineage: Mapping[str, Any]) -> list[str]:
     if not lineage:
         return []
-    code = lineage.get("code") or {}
-    rows = [
-        ["code commit", code.get("commit")],
-        ["branch", code.get("branch")],
-        ["dirty", code.get("dirty")],
-        ["remote", code.get("remote")],
-        ["parent", lineage.get("parent")],
-        ["command", f"`{lineage['command']}`" if lineage.get("command") else None],
-    ]
+    rows = [[k, f"`{v}`" if k == "command" else v] for k, v in lineage_rows(lineage)]
     out = ["## Lineage", ""]
-    out += _md_table(["", ""], [r for r in rows if r[1] not in (None, "")])
+    out += _md_table(["", ""], rows)
     data = lineage.get("data") or []
     if data:
         out += _md_table(["data", "sha256", "size", "rows"], [data_row(d) for d in data])

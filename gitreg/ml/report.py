@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gitreg.core.card import data_row as _data_row
+from gitreg.core.card import lineage_rows
 from gitreg.core.card import model_card as model_card
 from gitreg.core.card import number as _num
 from gitreg.core.card import parity_pairs as _pairs
@@ -183,16 +184,7 @@ def _parity_html(parity: Mapping[str, Any]) -> str:
 def _lineage_html(lineage: Mapping[str, Any]) -> str:
     if not lineage:
         return "<p>No lineage was recorded.</p>"
-    code = lineage.get("code") or {}
-    rows = [
-        ["code commit", code.get("commit")],
-        ["branch", code.get("branch")],
-        ["dirty", code.get("dirty")],
-        ["remote", code.get("remote")],
-        ["parent", lineage.get("parent")],
-        ["command", lineage.get("command")],
-    ]
-    out = _table(["", ""], [[k, v] for k, v in rows if v not in (None, "")], header=False)
+    out = _table(["", ""], [[k, v] for k, v in lineage_rows(lineage)], header=False)
     data = lineage.get("data") or []
     if data:
         out += _table(["data", "sha256", "size", "rows"], [_data_row(d) for d in data])
