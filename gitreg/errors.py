@@ -21,6 +21,7 @@ optional ``hint:`` naming the next command) and the exception's ``exit_code``::
     ├── GitFailed                    a git command failed unexpectedly (argv, code, stderr)
     ├── SigningError                 no usable signing key, or the signing program failed
     ├── IntegrityError               exit 3   sha256 mismatch, missing object, failed check
+    ├── DiskFull                     a write met a full filesystem or quota (names it); nothing left behind
     ├── UnsupportedModel             neither a torch module, a scikit-learn estimator nor files
     ├── ExportError                  the exporter could not turn the model into an artifact
     ├── MissingDependency            an optional package this needs is not installed
@@ -144,6 +145,23 @@ class IntegrityError(GitregError):
     def __init__(self, message: str, problems: Sequence[str] = (), hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.problems = list(problems)
+
+
+class DiskFull(GitregError):
+    """A write met a full filesystem (ENOSPC) or an exhausted quota (EDQUOT).
+
+    ``path`` is what was being written, ``mount`` the mount point of the filesystem that is full;
+    the writer removed its partial and temporary files before raising this.
+    """
+
+    def __init__(self, path: str, mount: str, reason: str = "No space left on device") -> None:
+        while_ = f" while writing {path}" if path != mount else ""
+        super().__init__(
+            f"the filesystem at {mount} is full ({reason}){while_}; nothing was written",
+            hint=f"free space there (see: df -h {mount}) and retry",
+        )
+        self.path = path
+        self.mount = mount
 
 
 class UnsupportedModel(GitregError):

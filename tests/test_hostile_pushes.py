@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -320,3 +322,134 @@ def test_forged_evaluation_records_are_refused(
     # The next record by gitreg still passes (a fast-forward of the first).
     second = record(registry.backend, registry.show("m@v1.0.0"), {"samples": 4, "accuracy": 0.75})
     assert git("--git-dir", str(registry_path), "rev-parse", f"{ref}^") == first.commit != second.commit
+
+
+# -- 5. tagger dates no calendar holds, or from the future -------------------------------------------------
+def mktag(work: Path, tag: str, target: str, when: int) -> str:
+    """An annotated tag object with any tagger date (``git tag`` refuses some), under refs/tags/<tag>."""
+    commit = git("-C", str(work), "rev-parse", f"{target}^{{commit}}")
+    body = (
+        f"object {commit}\ntype commit\ntag {tag}\ntagger Mallory <m@example.com> {when} +0000\n\nRegistering {tag}\n"
+    )
+    oid = subprocess.run(
+        ["git", "-C", str(work), "mktag"], input=body, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    git("-C", str(work), "update-ref", f"refs/tags/{tag}", oid)
+    return oid
+
+
+FAR_FUTURE = 94608000000000  # the year ~3,000,000: `list` used to fail for the whole registry on it
+
+
+def test_the_fold_reports_tagger_dates_no_one_can_believe() -> None:
+    from gitreg.core.state import MAX_CLOCK_SKEW, TagRecord, fold
+
+    now = 1_800_000_000
+    st = fold(
+        [
+            TagRecord("m@v1.0.0", "a" * 40, time=now - 10),
+            TagRecord("m@v1.1.0", "b" * 40, time=now + MAX_CLOCK_SKEW - 1),  # a clock a little ahead: fine
+            TagRecord("m@v1.2.0", "c" * 40, time=now + 2 * MAX_CLOCK_SKEW),
+            TagRecord("m@v1.3.0", "d" * 40, time=FAR_FUTURE),
+        ],
+        now=now,
+    )["m"]
+    assert len(st.problems) == 2, st.problems
+    assert "m@v1.2.0" in st.problems[0] and "in the future" in st.problems[0]
+    assert "m@v1.3.0" in st.problems[1] and "beyond the year 9999" in st.problems[1]
+    # Read as versions all the same; writers follow the newest believable date, not the forged one.
+    assert sorted(st.versions) == ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
+    assert st.last_time == now + MAX_CLOCK_SKEW - 1
+
+
+@pytest.mark.parametrize("ahead", [FAR_FUTURE, 2 * 86400])
+def test_a_registry_tag_dated_in_the_future_is_refused_by_the_hook(
+    ahead: int, registry: Registry, registry_path: Path, tmp_path: Path, onnx_file
+) -> None:
+    registry.push_files([onnx_file()], "m", version="1.0.0")
+    before = git("--git-dir", str(registry_path), "for-each-ref")
+    work = tmp_path / "w"
+    git("clone", "-q", str(registry_path), str(work))
+    when = ahead if ahead > 10**12 else int(time.time()) + ahead
+    commit_files(work, {"notes.txt": b"x\n"})
+    mktag(work, "m@v1.1.0", "HEAD", when)
+    mktag(work, "m#production#9", "m@v1.0.0", when)
+    p = push(work, "--atomic", "HEAD:main", "refs/tags/m@v1.1.0", "refs/tags/m#production#9")
+    assert_rejected(p, "tag-date", "m@v1.1.0")
+    assert_rejected(p, "tag-date", "m#production#9")
+    assert git("--git-dir", str(registry_path), "for-each-ref") == before
+    # A tag with an honest date in the same push goes through once the forged ones are dropped.
+    git("-C", str(work), "tag", "-d", "m@v1.1.0", "m#production#9")
+    mktag(work, "m@v1.1.0", "HEAD", int(time.time()))
+    p = push(work, "--atomic", "HEAD:main", "refs/tags/m@v1.1.0")
+    assert p.returncode == 0, p.stderr
+
+
+def test_a_far_future_tag_already_there_is_reported_and_locks_no_one_out(
+    registry: Registry, registry_path: Path, tmp_path: Path, onnx_file
+) -> None:
+    registry.push_files([onnx_file()], "m", version="1.0.0")
+    work = tmp_path / "w"
+    git("clone", "-q", str(registry_path), str(work))
+    commit_files(work, {"notes.txt": b"x\n"})
+    mktag(work, "m@v1.1.0", "HEAD", FAR_FUTURE)
+    assert push(work, "--atomic", "HEAD:main", "refs/tags/m@v1.1.0", hooked=False).returncode == 0
+    c = invoke("check", "--registry", str(registry_path))
+    assert c.exit_code == 3, c.stdout + c.stderr
+    assert "m@v1.1.0" in c.stdout and "beyond the year 9999" in c.stdout, c.stdout
+    # gitreg's own next tags are dated now, not after the forged date: the hook takes them.
+    mv = registry.push_files([onnx_file()], "m", version="1.2.0")
+    from gitreg import api
+
+    api.promote("m@v1.2.0", "production", force=True, reason="after the forgery", registry=registry)
+    date = git("--git-dir", str(registry_path), "for-each-ref", "--format=%(taggerdate:unix)", "refs/tags/m@v1.2.0")
+    assert abs(int(date) - time.time()) < 3600 and mv.version == "1.2.0"
+    assert registry.show("m#production").version == "1.2.0"
+
+
+# -- 1 (rest). `name` / `name@latest` never guesses between twins ---------------------------------------
+def test_latest_with_twins_at_the_top_is_an_integrity_error_naming_both(
+    registry: Registry, registry_path: Path, tmp_path: Path, onnx_file
+) -> None:
+    from gitreg.errors import IntegrityError
+
+    registry.push_files([onnx_file()], "spoof", version="0.9.0")
+    registry.push_files([onnx_file()], "spoof", version="1.0.0")
+    assert spoof(registry_path, tmp_path, hooked=False).returncode == 0  # before the hook refused twins
+    for ref in ("spoof", "spoof@latest"):
+        with pytest.raises(IntegrityError) as e:
+            registry.show(ref)
+        assert "spoof@v1.0.0" in e.value.message and "spoof@v1.0.0+evil" in e.value.message
+    out = tmp_path / "pulled"
+    for args in (["show", "spoof"], ["pull", "spoof@latest", "-o", str(out)]):
+        r = invoke(*args, "--registry", str(registry_path))
+        assert r.exit_code == 3, (args, r.stdout, r.stderr)
+        line = one_error_line(r.stderr)
+        assert "spoof@v1.0.0 and spoof@v1.0.0+evil" in line and "ambiguous" in line, line
+        assert "gitreg check" in r.stderr
+    assert not out.exists() or not any(out.iterdir())
+    # Exact references still answer exactly; a newer version ends the ambiguity.
+    assert registry.show("spoof@v0.9.0").version == "0.9.0"
+    registry.push_files([onnx_file()], "spoof", version="1.1.0")
+    assert registry.show("spoof").version == "1.1.0"
+
+
+def test_latest_is_strict_in_the_fold_and_lenient_when_asked() -> None:
+    from gitreg.core.state import TagRecord, fold
+    from gitreg.errors import IntegrityError
+
+    st = fold([TagRecord("m@v1.0.0", "a" * 40, time=2), TagRecord("m@v1.0.0+evil", "b" * 40, time=1)])["m"]
+    with pytest.raises(IntegrityError, match=re.escape("m@v1.0.0 and m@v1.0.0+evil")):
+        st.latest()
+    lenient = st.latest(strict=False)
+    assert lenient is not None and lenient.version in ("1.0.0", "1.0.0+evil")
+    # A deregistered twin is no twin.
+    st = fold(
+        [
+            TagRecord("m@v1.0.0", "a" * 40, time=2),
+            TagRecord("m@v1.0.0+evil", "b" * 40, time=1),
+            TagRecord("m@v1.0.0+evil!", "b" * 40, time=3),
+        ]
+    )["m"]
+    latest = st.latest()
+    assert latest is not None and latest.version == "1.0.0"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gitreg import Registry
-from tests.support.cli import invoke
+from tests.support.cli import invoke, one_error_line
 from tests.support.onnxfiles import make_onnx
 from tests.support.repo import git
 from tests.support.servers import HttpServer, http_registry
@@ -336,3 +336,61 @@ def test_two_clients_alternate_pushes(
         res = reg.pull(ref, tmp_path / f"pull-{who}")
         assert Path(res.files[0]).read_bytes() == theirs.read_bytes()
     assert cache_repo(caches["a"]) != cache_repo(caches["b"])
+
+
+# -- 7. a tampered object on the LFS server ----------------------------------------------------------
+def test_tampered_server_object_check_deep_and_pull(
+    served: tuple[Path, str], server: HttpServer, tmp_path: Path
+) -> None:
+    """``check`` says it only asked the server (presence), ``check --deep`` downloads and hashes
+    and names the version, path and oid of the corrupt object (exit 3), and ``pull`` refuses the
+    bytes with an integrity error (exit 3), leaving nothing in the destination nor in the cache."""
+    _, url = served
+    f1, f2 = artifact(tmp_path, 61), artifact(tmp_path, 62)
+    Registry(url).push_files([f1], "scorer")
+    Registry(url).push_files([f2], "scorer")
+    oid = sha256(f1)
+
+    shallow = invoke("check", "--registry", url)
+    assert shallow.exit_code == 0, shallow.stderr
+    presence = [ln for ln in shallow.stderr.splitlines() if "presence only" in ln]
+    assert presence == [
+        "warning: 2 LFS object(s) on the LFS server checked for presence only, their bytes not hashed: "
+        "run gitreg check --deep to download and hash each one"
+    ], shallow.stderr
+    deep = invoke("check", "--deep", "--registry", url)
+    assert deep.exit_code == 0, deep.stderr
+    assert "presence only" not in deep.stderr
+    assert deep.stdout.strip().splitlines()[-1].startswith("ok: 2 versions, 2 artifact objects")
+
+    stored = lfs_object(server, oid)
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes: only a hash can tell
+    stored.write_bytes(bytes(data))
+    bad = hashlib.sha256(bytes(data)).hexdigest()
+
+    assert invoke("check", "--registry", url).exit_code == 0  # presence only: still there, and it says so
+    before = files_under(tmp_path)
+    deep = invoke("check", "--deep", "--registry", url, "--json")
+    assert deep.exit_code == 3, (deep.stdout, deep.stderr)
+    report = json.loads(deep.stdout)
+    assert report["problems"] == [
+        f"scorer@v1.0.0:model.onnx: LFS object {oid} is corrupt on the LFS server "
+        f"(its bytes hash to {bad[:12]}…, {len(data)} bytes; expected {len(data)})"
+    ]
+    assert files_under(tmp_path) == before  # streamed and hashed: no download kept anywhere
+
+    other = {"XDG_CACHE_HOME": str(tmp_path / "cache-tampered")}
+    out = tmp_path / "out-tampered"
+    pull = invoke("pull", "scorer@v1.0.0", "--registry", url, "-o", str(out), env=other)
+    assert pull.exit_code == 3, (pull.stdout, pull.stderr)
+    line = one_error_line(pull.stderr)
+    assert "corrupt" in line and oid[:12] in line and "scorer@v1.0.0:model.onnx" in line, line
+    assert files_under(out) == []
+    cache = cache_repo(tmp_path / "cache-tampered")
+    assert files_under(cache / "lfs") == [], files_under(cache / "lfs")  # no partial download, no log
+
+    # The intact version still pulls, through the same cache.
+    ok = invoke("pull", "scorer@v1.0.1", "--registry", url, "-o", str(tmp_path / "out-ok"), env=other)
+    assert ok.exit_code == 0, ok.stderr
+    assert (tmp_path / "out-ok" / "model.onnx").read_bytes() == f2.read_bytes()

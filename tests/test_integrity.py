@@ -53,7 +53,7 @@ def test_tampered_object_is_reported_and_never_written(
     obj.write_bytes(bytes(data))
     out = tmp_path / "out"
     p = run_cli("pull", "m", "-o", str(out), "--registry", str(registry_path))
-    assert p.returncode == 3 and p.stderr.startswith("error: sha256 mismatch for model.onnx")
+    assert p.returncode == 3 and p.stderr.startswith("error: sha256 mismatch for m@v1.0.0:model.onnx")
     assert "Traceback" not in p.stderr
     assert not out.exists() or not any(out.iterdir())  # no partial or temporary file left behind
     report = registry.check()
@@ -188,3 +188,23 @@ def test_read_commands_import_no_heavy_libraries(registry: Registry, registry_pa
             text=True,
         )
         assert json.loads(p.stderr.strip().splitlines()[-1]) == [], (args, p.stderr)
+
+
+def test_a_pull_that_fails_on_a_later_file_leaves_none_it_created(
+    registry: Registry, registry_path: Path, onnx_file, tmp_path: Path
+) -> None:
+    """The model file is fine, the label map beside it is damaged: the pull writes neither."""
+    labels = tmp_path / "labels.json"
+    labels.write_text('{"0": "cat"}')
+    registry.push_files([onnx_file()], "m", files=[labels])
+    sc = registry.show("m").sidecar
+    assert sc is not None
+    oid = sc.files["labels.json"]["sha256"]
+    obj = registry_path / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
+    obj.chmod(0o644)
+    obj.write_text('{"0": "dog"}')
+    out = tmp_path / "out"
+    p = run_cli("pull", "m", "-o", str(out), "--registry", str(registry_path))
+    assert p.returncode == 3, p.stderr
+    assert "m@v1.0.0:labels.json" in p.stderr.splitlines()[0]
+    assert not out.exists() or sorted(p.name for p in out.rglob("*")) == []

@@ -78,6 +78,9 @@ def promote(
             f"{'--force' if force else '--sign'} applies to direct promotion; "
             "a pull request is gated by CI and tagged by gitreg apply (see --no-local-gates)"
         )
+    from gitreg.registry.promotion import check_reason
+
+    check_reason(reason)  # the pull request's body and, once merged, history show it
     with gate_table_on_failure(stage, as_json):
         req = api.request_promotion(ref, stage, local_gates=not no_local_gates, data=data, reason=reason, registry=reg)
     output.render_promotion_request(req, as_json)

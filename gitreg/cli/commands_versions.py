@@ -204,35 +204,55 @@ def push(
     output.render_pushed(mv, as_json)
 
 
+at_option = click.option(
+    "--at",
+    metavar="WHEN",
+    help="As the registry was then: a date/time (2026-11-03 14:00, local unless a zone is given), "
+    "@EPOCH or a registry commit.",
+)
+
+
 @cli.command(name="list")
 @click.argument("name", required=False)
+@at_option
 @registry_option
 @json_option
-def list_(name: str | None, registry: str | None, as_json: bool) -> None:
-    """List models, or the versions of NAME."""
+def list_(name: str | None, at: str | None, registry: str | None, as_json: bool) -> None:
+    """List models, or the versions of NAME (--at: as they were then)."""
     reg = open_registry(registry)
     if name is None:
-        output.render_models(reg.list(), as_json)
+        output.render_models(reg.list(at=at), as_json)
     else:
-        output.render_versions(reg.versions(name), as_json)
+        output.render_versions(reg.versions(name, at=at), as_json)
 
 
 @cli.command()
 @click.argument("ref")
+@at_option
 @registry_option
 @json_option
-def show(ref: str, registry: str | None, as_json: bool) -> None:
-    """Show one version (REF: NAME, NAME@latest, NAME@vX.Y.Z or NAME#STAGE) and its sidecar."""
-    output.render_version(open_registry(registry).show(ref), as_json)
+def show(ref: str, at: str | None, registry: str | None, as_json: bool) -> None:
+    """Show one version (REF: NAME, NAME@latest, NAME@vX.Y.Z or NAME#STAGE) and its sidecar.
+
+    With --at, the version REF named then: gitreg show digits#production --at "2026-11-03 14:00".
+    """
+    output.render_version(open_registry(registry).show(ref, at=at), as_json)
 
 
 @cli.command()
 @click.argument("name")
+@click.option("--since", metavar="WHEN", help="Only events at or after WHEN (a date/time, @EPOCH or a commit).")
+@click.option("--until", metavar="WHEN", help="Only events at or before WHEN.")
+@click.option("--stage", metavar="STAGE", help="Only this stage's events (assignments, unassignments).")
 @registry_option
 @json_option
-def history(name: str, registry: str | None, as_json: bool) -> None:
-    """Registrations, stage changes and deprecations of NAME, oldest first."""
-    output.render_history(open_registry(registry).history(name), as_json)
+def history(
+    name: str, since: str | None, until: str | None, stage: str | None, registry: str | None, as_json: bool
+) -> None:
+    """Registrations, stage changes (forced ones with their reasons), deprecations and evaluations of
+    NAME, oldest first."""
+    events = open_registry(registry).history(name, since=since, until=until, stage=stage)
+    output.render_history(events, as_json)
 
 
 @cli.command()
@@ -248,14 +268,18 @@ def history(name: str, registry: str | None, as_json: bool) -> None:
     show_default=True,
     help="Which artifacts to fetch (onnx comes with its external data files; files: the files the model needs).",
 )
+@at_option
 @registry_option
 @json_option
-def pull(ref: str, dest: str | None, fmt: str, registry: str | None, as_json: bool) -> None:
-    """Fetch one version's artifacts, verified against their sha256; nothing else is downloaded."""
+def pull(ref: str, dest: str | None, fmt: str, at: str | None, registry: str | None, as_json: bool) -> None:
+    """Fetch one version's artifacts, verified against their sha256; nothing else is downloaded.
+
+    With --at, the version REF named then (the production model of last Tuesday).
+    """
     from gitreg.cli.progress import progress
 
     with progress(not as_json):
-        pulled = open_registry(registry).pull(ref, dest, format=fmt)
+        pulled = open_registry(registry).pull(ref, dest, format=fmt, at=at)
     output.render_pulled(pulled, as_json)
 
 
@@ -273,11 +297,16 @@ def deprecate(ref: str, registry: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="HTTP registries: download every artifact object and hash it (default: ask the LFS server it has them).",
+)
 @registry_option
 @json_option
-def check(registry: str | None, as_json: bool) -> None:
+def check(deep: bool, registry: str | None, as_json: bool) -> None:
     """Verify every version: sidecars, pointers, and every artifact's presence and sha256."""
-    report = open_registry(registry).check()
+    report = open_registry(registry).check(deep=deep)
     output.render_check(report, as_json)
     exit_for(report)
 

@@ -196,6 +196,20 @@ def render_pulled(res: PullResult, as_json: bool) -> None:
         lines(res.files)
 
 
+def render_bundle(report: Any, as_json: bool) -> None:
+    """``bundle``/``unbundle``: what the file holds or what was imported, one line each."""
+    if as_json:
+        emit_json({f: getattr(report, f) for f in ("path", "versions", "skipped", "objects", "bytes")})
+        return
+    for tag in report.versions:
+        echo(tag)
+    for tag in report.skipped:
+        echo(f"{tag} (already here, skipped)")
+    echo(
+        f"{report.path}: {len(report.versions)} version(s), {report.objects} object(s), {report.bytes} bytes", err=True
+    )
+
+
 def render_event(ev: Any, as_json: bool, extra: Mapping[str, Any] | None = None) -> None:
     """A history event a write created (deprecation, assignment, …): its tag, or its JSON plus ``extra``."""
     if as_json:

@@ -188,6 +188,13 @@ def format_tag(event: TagEvent) -> str:
     return f"{event.name}@deprecated{suffix}"
 
 
+def tag_patterns(name: str) -> list[str]:
+    """``for-each-ref`` patterns naming every tag of model ``name`` and no other model's. git matches
+    them with WM_PATHNAME, where ``*`` stops at a ``/``, and GTO's stage names may hold one."""
+    base = f"refs/tags/{name}"
+    return [f"{base}@*", f"{base}@*/**", f"{base}#*", f"{base}#*/**"]
+
+
 def version_tag(name: str, version: Version) -> str:
     return format_tag(TagEvent(Kind.REGISTER, name, version=str(version)))
 

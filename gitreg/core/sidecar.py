@@ -18,7 +18,7 @@ from typing import Any
 
 import tomli_w
 
-from gitreg.errors import SidecarError
+from gitreg.errors import MetadataError, SidecarError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -287,13 +287,53 @@ def _check_stored_path(bad: Any, where: str, path: Any) -> None:
         raise bad(f"{where} path {path!r} {problem}")
 
 
+# Free text may break lines and indent; nothing else that steers a terminal (ESC, BEL, CR, backspace,
+# C1's CSI) or splits a line for a reader (U+2028/U+2029; str.splitlines also splits on \x1c-\x1e, \x85).
+_FREE_TEXT_OK = frozenset("\n\t")
+_LINE_SEPARATORS = frozenset("\u2028\u2029")
+
+
+def control_char(text: str, multiline: bool = False) -> str | None:
+    """The first control character in ``text`` (C0, DEL, C1, U+2028/U+2029), None if it has none.
+
+    ``multiline`` allows newline and tab (a description, a reason): free text, which readers print
+    as lines; names, keys, labels and identities are one line and get neither.
+    """
+    for c in text:
+        o = ord(c)
+        if (o < 32 or 127 <= o < 160 or c in _LINE_SEPARATORS) and not (multiline and c in _FREE_TEXT_OK):
+            return c
+    return None
+
+
+def check_text(what: str, value: Any, multiline: bool = False, hint: str | None = None) -> None:
+    """Raise MetadataError naming ``what`` when ``value`` (a string, or the strings of nested
+    mappings and lists: their keys are one-line names) holds a control character: gitreg never
+    writes a terminal control sequence into a registry others read (tags, sidecars, model cards)."""
+    if isinstance(value, str):
+        c = control_char(value, multiline)
+        if c is not None:
+            allowed = "; newline and tab are the only ones free text may hold" if multiline else ""
+            raise MetadataError(
+                f"{what} holds a control character ({c!r}): terminal control sequences are refused{allowed}",
+                hint=hint or "remove it and run the command again; nothing was written",
+            )
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            check_text(f"{what} key {str(k)[:40]!r}", str(k), hint=hint)
+            check_text(f"{what} {str(k)[:40]!r}", v, multiline, hint)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            check_text(what, v, multiline, hint)
+
+
 def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """Metrics are flat, finite numbers (not bools, not strings) under printable names: gates compare
     them (NaN would pass ``not (metrics.acc < 0.9)``) and terminals print the names."""
     out: dict[str, float] = {}
     for k, v in metrics.items():
         key = str(k)
-        if not key or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in key):
+        if not key or control_char(key) is not None:
             raise ValueError(f"metric name {key!r} is empty or holds a control character")
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ValueError(f"metric {key!r} must be a number, got {v!r}")

@@ -13,10 +13,13 @@ v1; unassigning v2 falls back to v1).
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 from gitreg.core.refs import TAG_RE, Kind, Version
+from gitreg.errors import IntegrityError
 
 # GTO's event priorities, used to order events that share a timestamp.
 _PRIORITY = {
@@ -79,23 +82,48 @@ class ModelState:
     stages: dict[str, str] = field(default_factory=dict)  # stage -> version currently holding it
     deprecated: bool = False
     problems: list[str] = field(default_factory=list)
+    # Tagger dates after this are forged or from a broken clock: reported, and never followed by writers.
+    horizon: int = field(default_factory=lambda: horizon_of(None))
 
     def active_versions(self) -> list[VersionState]:
         """Registered, not deregistered versions, semver-ascending."""
         live = [v for v in self.versions.values() if not v.deregistered]
         return sorted(live, key=_semver_key)
 
-    def latest(self) -> VersionState | None:
-        """The highest live version; of equal ones (build metadata differs) the last, as a stable sort gives."""
+    def latest(self, strict: bool = True) -> VersionState | None:
+        """The highest live version (what ``name`` and ``name@latest`` mean); None when there is none.
+
+        Two live tags of that one precedence (``1.0.0`` and ``1.0.0+evil``, pushed before the hook
+        refused them) are ambiguous: which one a reader took would hang on a tagger date anyone can
+        forge, so ``strict`` raises IntegrityError naming both. Not strict (a listing that must go on
+        for every other model), the newest-tagged of them, and ``check`` reports the pair.
+        """
         live = [v for v in self.versions.values() if not v.deregistered]
-        return max(reversed(live), key=_semver_key) if live else None
+        if not live:
+            return None
+        top = max(reversed(live), key=_semver_key)
+        if strict:
+            key = _semver_key(top)
+            twins = sorted(v.tag for v in live if _semver_key(v) == key)
+            if len(twins) > 1:
+                raise IntegrityError(
+                    f"{self.name}@latest is ambiguous: {' and '.join(twins)} claim one version "
+                    "(equal semver precedence; build metadata does not make a new version)",
+                    problems=[f"{t}: same semver precedence as another live version tag" for t in twins],
+                    hint="name the exact tag (NAME@vX.Y.Z+BUILD); gitreg check reports the pair",
+                )
+        return top
 
     def stages_of(self, version: str) -> list[str]:
         return sorted(s for s, v in self.stages.items() if v == version)
 
     @property
     def last_time(self) -> int:
-        return max((e.time for e in self.events), default=0)
+        """The newest believable tagger time of the model's events; writers tag one second later (GTO
+        orders by time). An event dated past ``horizon`` is left out: one forged date in the year
+        3,000,000 must not drag every later tag there, where the hook refuses it."""
+        horizon = self.horizon
+        return max((e.time for e in self.events if e.time <= horizon), default=0)
 
     @property
     def next_counter(self) -> int:
@@ -138,9 +166,33 @@ def _parse_tag(tag: str) -> tuple[Kind, str, str | None, str | None, int | None]
     return Kind.DEPRECATE, name, None, None, n
 
 
-def fold(records: list[TagRecord]) -> dict[str, ModelState]:
-    """Build the state of every model named by ``records``; non-registry tags are ignored."""
+MAX_CLOCK_SKEW = 86400  # seconds a tagger date may run ahead of this machine's clock
+LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z: the last second a calendar (datetime, RFC 3339) holds
+
+
+def horizon_of(now: float | None) -> int:
+    """The latest tagger time believable at ``now`` (default: this machine's clock)."""
+    return min(int(time.time() if now is None else now) + MAX_CLOCK_SKEW, LAST_SECOND)
+
+
+def date_problem(when: int, horizon: int) -> str | None:
+    """Why a tagger time is not believable (beyond year 9999, or more than a day ahead); None if it is."""
+    if when <= horizon:
+        return None
+    if when > LAST_SECOND:
+        return f"tagger date {when} is beyond the year 9999"
+    stamp = datetime.fromtimestamp(when, timezone.utc).isoformat().replace("+00:00", "Z")
+    return f"tagger date {stamp} is more than {MAX_CLOCK_SKEW // 3600} hours in the future"
+
+
+def fold(records: list[TagRecord], now: float | None = None) -> dict[str, ModelState]:
+    """Build the state of every model named by ``records``; non-registry tags are ignored.
+
+    A tag dated past ``now`` plus :data:`MAX_CLOCK_SKEW` (default: this machine's clock) is read
+    as any other, and named in the model's ``problems`` (``check`` reports them).
+    """
     models: dict[str, ModelState] = {}
+    horizon = horizon_of(now)
     for r in records:
         parsed = _parse_tag(r.tag)
         if parsed is None:
@@ -148,11 +200,13 @@ def fold(records: list[TagRecord]) -> dict[str, ModelState]:
         kind, name, version, stage, counter = parsed
         st = models.get(name)
         if st is None:
-            st = models[name] = ModelState(name)
+            st = models[name] = ModelState(name, horizon=horizon)
         if not r.annotated:
             # GTO ignores lightweight tags; so do we, but say so in `check`.
             st.problems.append(f"{r.tag}: lightweight tag ignored (registry tags must be annotated)")
             continue
+        if r.time > horizon:
+            st.problems.append(f"{r.tag}: {date_problem(r.time, horizon)} (forged or a broken clock)")
         st.events.append(
             Event(kind, name, r.tag, r.commit, r.time, r.author, r.author_email, r.message, version, stage, counter)
         )

@@ -35,11 +35,8 @@ def kind_of(model: Any) -> str:
         return "torch"
     if any(c.__module__.startswith("sklearn.") for c in mro) and hasattr(model, "predict"):
         return "sklearn"
-    if type(model).__module__.split(".")[0] == "catboost":  # not a scikit-learn subclass, no converter either
-        raise UnsupportedModel(
-            f"cannot push a {type(model).__name__}: neither skl2onnx nor onnxmltools converts CatBoost models",
-            hint="export with CatBoost itself: model.save_model('model.onnx', format='onnx'), then push the file",
-        )
+    if type(model).__module__.split(".")[0] == "catboost" and hasattr(model, "predict"):
+        return "sklearn"  # its scikit-learn API, not a subclass; converted with CatBoost's own ONNX export
     raise UnsupportedModel(
         f"cannot push a {type(model).__module__}.{type(model).__qualname__}: gitreg takes a torch.nn.Module, "
         "a fitted scikit-learn estimator or Pipeline, or paths to .onnx/.pt files"

@@ -2,11 +2,16 @@
 are a plain float tensor). skl2onnx and scikit-learn are imported inside the functions.
 
 Beyond skl2onnx's own converters: xgboost and lightgbm models (their scikit-learn APIs) convert with
-onnxmltools' converters, registered here when such a model is pushed (``gitreg[boosting]``); the
+onnxmltools' converters, registered here when such a model is pushed (``gitreg[boosting]``); CatBoost
+models with CatBoost's own ONNX export (``catboost.utils.convert_to_onnx_object``: its one tree-ensemble
+node is copied into skl2onnx's graph, so a CatBoost model at the end of a Pipeline converts too); the
 ``ai.onnx.ml`` opset is lowered to what a converter supports when it says so; a model fitted on a
 DataFrame gets the columns' layout of :mod:`gitreg.ml.tabular` (one input per column for text or a
-``ColumnTransformer``) and the signature records the columns; a float64-fitted model is run on
-float64 on the reference side (the same values ONNX gets as float32).
+``ColumnTransformer``) and the signature records the columns. Parity runs the original model on the
+rows as given (float64) and onnxruntime on their cast to its input dtype, as ``load().predict`` does;
+a Pipeline whose transforms feed a tree model, fitted on float64, gets a double input (the transforms
+run in float64, a Cast to float32 sits in front of the tree ensemble), since transforms rounded to
+float32 move rows across split thresholds.
 """
 
 from __future__ import annotations
@@ -19,13 +24,12 @@ from typing import Any
 import numpy as np
 
 from gitreg.errors import ExportError, InputError, MissingDependency
-from gitreg.ml import tabular
+from gitreg.ml import converters, tabular
 from gitreg.ml.arrays import numeric_array
 from gitreg.ml.parity import sliced
-from gitreg.ml.runtime import Exported, as_tuple, one_line, ort_runner, plain
+from gitreg.ml.runtime import Exported, as_tuple, one_line, ort_runner, ort_session, plain
 
 # Libraries whose scikit-learn-API models skl2onnx converts only with onnxmltools' converters.
-BOOSTING = ("xgboost", "lightgbm")
 ML_OPSET_HINT = re.compile(r"target_opset=\{'ai\.onnx\.ml': (\d+)\}")
 
 
@@ -51,7 +55,8 @@ def export_sklearn(
     raw = as_tuple(example_inputs)
     if len(raw) != 1:
         raise InputError("a scikit-learn model needs example_inputs (or eval_data): one 2-D array or DataFrame")
-    register_boosting(model)
+    converters.register_boosting(model)
+    converters.register_catboost(model)
     first = raw[0]
     if isinstance(first, Mapping) and not tabular.is_frame(first):  # named columns read from a file
         first = tabular.frame_from(first)
@@ -63,12 +68,15 @@ def export_sklearn(
     if tabular.is_frame(first):
         frame = first
         fitted = tabular.layout_of(frame, model)
+        if not fitted.per_column and tabular.wants_double(model) and not fitted.all_float32:
+            fitted = fitted.in_double()
         layout: tabular.Layout | None = fitted
-        inputs = fitted.arrays(frame, "example_inputs")
+        # the matrix in float64: the original model sees the frame's own values, onnxruntime their cast
+        inputs = fitted.arrays(frame, "example_inputs", exact=True)
         if fitted.per_column:
             initial = [(c.name, _tensor_type(c.onnx, 1)) for c in fitted.columns]
         else:
-            initial = [("input", _tensor_type("float32", len(fitted.columns)))]
+            initial = [("input", _tensor_type(fitted.matrix_dtype, len(fitted.columns)))]
         dtypes = {str(c): t for c, t in zip(frame.columns, frame.dtypes)}
 
         def as_model_input(*xs: np.ndarray) -> Any:
@@ -81,29 +89,40 @@ def export_sklearn(
         n_features = getattr(model, "n_features_in_", x.shape[1])
         if x.shape[1] != n_features:
             raise InputError(f"example_inputs have {x.shape[1]} features; the model was fitted on {n_features}")
-        inputs = (x.astype(np.float32),)
-        initial = [("input", _tensor_type("float32", int(n_features)))]
+        # float64 data and transforms before a tree model: a double input (see wants_double)
+        kind = "float64" if x.dtype != np.float32 and tabular.wants_double(model) else "float32"
+        # the parity rows in float64, exactly as given: the original model sees the user's values and
+        # onnxruntime their cast to its input dtype, as load().predict(x) does
+        inputs = (x.astype(np.float64),)
+        initial = [("input", _tensor_type(kind, int(n_features)))]
 
         def as_model_input(*xs: np.ndarray) -> Any:
-            # float32 -> float64 is exact: the model sees the values ONNX sees, in the dtype a
-            # float64-fitted estimator needs (KMeans: "Buffer dtype mismatch ... got double")
-            return xs[0].astype(np.float64)
+            # float64 also for float32 rows (exact), the dtype a float64-fitted estimator needs
+            # (KMeans: "Buffer dtype mismatch ... got double")
+            return np.asarray(xs[0], dtype=np.float64)
 
     classifier = is_classifier(model)
     labels_only = _labels_only(model)
     proba = classifier and hasattr(model, "predict_proba")
-    to_convert = _without_xgboost_names(model)
+    to_convert = converters.without_xgboost_names(model)
     options = {id(to_convert): {"zipmap": False}} if classifier else None
-    onx = convert(skl2onnx, to_convert, initial, options, opset)
-    onnx_path = out_dir / "model.onnx"
-    onnx_path.write_bytes(onx.SerializeToString())
-    outputs = [o.name for o in onx.graph.output]
-
     predict: Callable[..., Any] = model.predict_proba if proba else model.predict
-    out_index = (outputs.index("probabilities") if "probabilities" in outputs else len(outputs) - 1) if proba else 0
 
     def original(*xs: np.ndarray) -> np.ndarray:
         return np.asarray(predict(as_model_input(*xs)))
+
+    onx = None
+    if any(type(t).__name__ == "DoubleTensorType" for _, t in initial):
+        converters.float_trees(to_convert)
+        onx = _double_if_faithful(skl2onnx, to_convert, initial, options, opset, original, inputs, proba)
+        if onx is None:  # a transform without a (correct) double converter: float32 as before
+            initial = [(n, _tensor_type("float32", t.shape[1])) if n == "input" else (n, t) for n, t in initial]
+            layout = layout if layout is None else tabular.layout_of(first, model)
+    if onx is None:
+        onx = convert(skl2onnx, to_convert, initial, options, opset)
+    onnx_path = out_dir / "model.onnx"
+    onnx_path.write_bytes(onx.SerializeToString())
+    out_index = _out_index(onx, proba)
 
     classes = class_names if class_names is not None else getattr(model, "classes_", None)
     if classes is None and labels_only:
@@ -122,8 +141,8 @@ def export_sklearn(
             described = describe_onnx(onx)["signature"]["inputs"]
             sig["inputs"] = [{**described[0], "columns": layout.names}]
     versions = f"skl2onnx {skl2onnx.__version__} scikit-learn {sklearn.__version__}"
-    for lib in _libraries(model):
-        versions += f" {lib} {_version(lib)}"
+    for lib in converters.libraries(model):
+        versions += f" {lib} {converters.version_of(lib)}"
     return Exported(
         framework="sklearn",
         files=[onnx_path],
@@ -131,8 +150,8 @@ def export_sklearn(
         reference="sklearn",
         runners={
             "sklearn": original,
-            "onnxruntime": ort_runner(onnx_path, out_index),
-            "onnxruntime_sliced": sliced(ort_runner(onnx_path, out_index)),
+            "onnxruntime": _cast_for(onx, ort_runner(onnx_path, out_index)),
+            "onnxruntime_sliced": sliced(_cast_for(onx, ort_runner(onnx_path, out_index))),
         },
         signature=sig,
         artifact_info={"onnx": {"exporter": f"{versions} (zipmap=False)"}},
@@ -140,10 +159,62 @@ def export_sklearn(
 
 
 def _tensor_type(kind: str, width: int) -> Any:
-    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, Int64TensorType, StringTensorType
 
-    cls = {"float32": FloatTensorType, "int64": Int64TensorType, tabular.TEXT: StringTensorType}[kind]
+    cls = {
+        "float32": FloatTensorType,
+        "float64": DoubleTensorType,
+        "int64": Int64TensorType,
+        tabular.TEXT: StringTensorType,
+    }[kind]
     return cls([None, width])
+
+
+def _out_index(onx: Any, proba: bool) -> int:
+    outputs = [o.name for o in onx.graph.output]
+    return (outputs.index("probabilities") if "probabilities" in outputs else len(outputs) - 1) if proba else 0
+
+
+def _double_if_faithful(
+    skl2onnx: Any, model: Any, initial: list[Any], options: Any, opset: Any, original: Any, xs: Any, proba: bool
+) -> Any:
+    """The double-input conversion, or None when it fails, onnxruntime cannot run it (no double
+    Imputer; PolynomialFeatures' Concat) or it disagrees with the model on the example rows where
+    float32 would not (skl2onnx's double Binarizer is wrong: 0.38 on breast cancer probabilities)."""
+    try:
+        onx = convert(skl2onnx, model, initial, options, opset)
+        session = ort_session(onx.SerializeToString())
+        index = _out_index(onx, proba)
+
+        def run(*arrays: np.ndarray) -> np.ndarray:
+            return np.asarray(session.run(None, {i.name: a for i, a in zip(session.get_inputs(), arrays)})[index])
+
+        got = _cast_for(onx, run)(*xs)
+        want = original(*xs)
+        scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+        if np.shape(got) != np.shape(want) and np.size(got) == np.size(want):
+            got = np.reshape(got, np.shape(want))
+        return onx if float(np.abs(np.asarray(got, np.float64) - want).max(initial=0.0)) <= 1e-5 * scale else None
+    except Exception:  # any failure of the double path means float32, as before
+        return None
+
+
+def _cast_for(onx: Any, run: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """``run`` with each numeric array cast to the ONNX input's dtype first (the predictor's cast)."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    dtypes = [tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type) for i in onx.graph.input]
+
+    def cast(*xs: np.ndarray) -> np.ndarray:
+        return run(
+            *(
+                x.astype(d) if x.dtype != d and x.dtype.kind in "fiub" and d.kind in "fiub" else x
+                for x, d in zip(xs, dtypes)
+            )
+        )
+
+    cast.resource = getattr(run, "resource", None)  # type: ignore[attr-defined]  # the session the parity check frees
+    return cast
 
 
 def target_opset(opset: int | Mapping[str, int] | None, ml: int | None = None) -> int | dict[str, int] | None:
@@ -196,15 +267,8 @@ def export_error(model: Any, e: BaseException) -> ExportError:
     msg = one_line(e)[:300]
     missing = "shape calculator" in msg or type(e).__name__ in ("MissingShapeCalculator", "MissingConverter")
     if missing:
-        libs = _libraries(model)
         unknown = _unconvertible(model)
         what = f"{unknown} ({_module_of(unknown, model)})" if unknown and unknown != name else name
-        if "catboost" in libs:
-            return ExportError(
-                f"skl2onnx cannot convert {what}: CatBoost models are not converted by skl2onnx or onnxmltools; "
-                "nothing was pushed",
-                hint="export with CatBoost itself: model.save_model('model.onnx', format='onnx'), then push the file",
-            )
         return ExportError(
             f"skl2onnx cannot convert {name}: skl2onnx has no converter for {'it' if what == name else what}; "
             "nothing was pushed",
@@ -231,124 +295,21 @@ def _root_cause(e: BaseException) -> BaseException | None:
     return seen[-1] if len(seen) > 1 else None
 
 
-def _parts(model: Any) -> list[Any]:
-    """``model`` and every estimator inside it (pipeline steps, column transformers, meta-estimators)."""
-    found = [model]
-    get_params = getattr(model, "get_params", None)
-    if callable(get_params):
-        try:
-            found += [v for v in get_params(deep=True).values() if hasattr(v, "fit")]
-        except Exception:  # an estimator whose get_params misbehaves: the model alone
-            pass
-    return found
-
-
-def _libraries(model: Any) -> list[str]:
-    """Third-party model libraries in ``model`` (xgboost, lightgbm, catboost), in the order found."""
-    out: list[str] = []
-    for part in _parts(model):
-        top = type(part).__module__.split(".")[0]
-        if top in (*BOOSTING, "catboost") and top not in out:
-            out.append(top)
-    return out
-
-
 def _unconvertible(model: Any) -> str | None:
     """The class name of the first part of ``model`` skl2onnx has no converter for, if it can tell."""
     try:
         from skl2onnx._supported_operators import sklearn_operator_name_map
     except ImportError:  # pragma: no cover - skl2onnx moved it
         return None
-    for part in _parts(model):
+    for part in converters.parts(model):
         if type(part) not in sklearn_operator_name_map:
             return type(part).__name__
     return None
 
 
 def _module_of(class_name: str, model: Any) -> str:
-    part = next(p for p in _parts(model) if type(p).__name__ == class_name)
+    part = next(p for p in converters.parts(model) if type(p).__name__ == class_name)
     return type(part).__module__.split(".")[0]
-
-
-def _version(lib: str) -> str:
-    from importlib import metadata
-
-    for dist in (lib, f"{lib}-cpu"):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return "?"
-
-
-def register_boosting(model: Any) -> None:
-    """Register onnxmltools' converters with skl2onnx for the xgboost/lightgbm models in ``model``;
-    MissingDependency naming ``gitreg[boosting]`` when onnxmltools is not installed."""
-    libs = [lib for lib in _libraries(model) if lib in BOOSTING]
-    if not libs:
-        return
-    try:
-        from skl2onnx import update_registered_converter
-        from skl2onnx.common.shape_calculator import (
-            calculate_linear_classifier_output_shapes,
-            calculate_linear_regressor_output_shapes,
-        )
-    except ImportError as e:
-        raise MissingDependency(e.name or "skl2onnx", "sklearn", "exporting a scikit-learn model") from None
-    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
-    try:
-        if "xgboost" in libs:
-            import xgboost
-            from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
-
-            for cls, shapes, opts in (
-                (xgboost.XGBClassifier, calculate_linear_classifier_output_shapes, classifier_options),
-                (xgboost.XGBRFClassifier, calculate_linear_classifier_output_shapes, classifier_options),
-                (xgboost.XGBRegressor, calculate_linear_regressor_output_shapes, None),
-                (xgboost.XGBRFRegressor, calculate_linear_regressor_output_shapes, None),
-            ):
-                update_registered_converter(cls, f"XGBoost{cls.__name__}", shapes, convert_xgboost, options=opts)
-        if "lightgbm" in libs:
-            import lightgbm
-            from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
-
-            update_registered_converter(
-                lightgbm.LGBMClassifier,
-                "LightGbmLGBMClassifier",
-                calculate_linear_classifier_output_shapes,
-                convert_lightgbm,
-                options=classifier_options,
-            )
-            update_registered_converter(
-                lightgbm.LGBMRegressor,
-                "LightGbmLGBMRegressor",
-                calculate_linear_regressor_output_shapes,
-                convert_lightgbm,
-                options={"split": None},
-            )
-    except ImportError as e:
-        missing = e.name or "onnxmltools"
-        package = "onnxmltools" if missing.startswith("onnx") else missing.split(".")[0]
-        raise MissingDependency(package, "boosting", f"exporting {' and '.join(libs)} models") from None
-
-
-def _without_xgboost_names(model: Any) -> Any:
-    """``model``, or a copy whose xgboost boosters forget the DataFrame's feature names: onnxmltools
-    reads features as ``f0, f1…`` ("Unable to interpret 'age', feature names should follow pattern
-    'f%d'"). The inputs are in the fitted order already (:mod:`gitreg.ml.tabular`); the user's
-    model is left as it is."""
-    if "xgboost" not in _libraries(model):
-        return model
-    import copy
-
-    clone = copy.deepcopy(model)
-    for part in _parts(clone):
-        if type(part).__module__.split(".")[0] == "xgboost" and hasattr(part, "get_booster"):
-            try:
-                part.get_booster().feature_names = None
-            except Exception:  # not fitted: skl2onnx says so
-                pass
-    return clone
 
 
 def _labels_only(model: Any) -> bool:

@@ -30,6 +30,7 @@ import numpy as np
 
 from gitreg.errors import InputError, first_line
 from gitreg.ml.arrays import is_numeric
+from gitreg.ml.runtime import holding, resource_of, stage
 
 DEFAULT_TOLERANCE = 1e-4  # max |a - b| / RMS(b): correct zoo exports <= ~1e-6, ResNet-50 at 224x224 ~1e-5
 DEFAULT_RTOL = 1e-4  # the elementwise rule's values, for callers that ask for it
@@ -266,7 +267,7 @@ def sliced(run: Callable[..., np.ndarray], singles: int = 64, small: int = 1024)
         seen += n
         return np.concatenate([np.asarray(run(*(x[a:b] for x in xs))) for a, b in zip(starts, ends)])
 
-    return run_sliced
+    return holding(run_sliced, resource_of(run))  # the runtime it slices is released with it
 
 
 def batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int = BATCH) -> np.ndarray:
@@ -298,21 +299,38 @@ def run_outputs(
     classifier: bool,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> tuple[Report, dict[str, np.ndarray]]:
-    """:func:`run_parity`, and what each runtime gave (a runtime that failed is missing)."""
+    """:func:`run_parity`, and what each runtime gave (a runtime that failed is missing).
+
+    The runtimes run in the order given; a runner's resource (:func:`gitreg.ml.runtime.holding`: an
+    onnxruntime session, a TorchScript module) is released after the last runner that uses it, so
+    give the runners of one runtime next to each other and at most one copy of the weights beside
+    the original model is alive at a time."""
     outputs: dict[str, np.ndarray] = {}
     broken: list[Pair] = []
     n = len(inputs[0]) if inputs else 0
-    for rt, fn in runners.items():
-        try:
-            if len(inputs) == 1:
-                outputs[rt] = batched(fn, inputs[0])
-            else:
-                outputs[rt] = np.asarray(fn(*inputs))
-        except Exception as e:
-            if rt == reference:
-                raise InputError(f"the original model failed on the parity inputs: {first_line(e)}") from None
-            inf = float("inf")
-            broken.append(Pair(rt, reference, n, inf, inf, False, problem=f"{rt} failed: {first_line(e)}"))
+    order = list(runners.items())
+    last = {id(r): i for i, (_, fn) in enumerate(order) if (r := resource_of(fn)) is not None}
+    try:
+        for i, (rt, fn) in enumerate(order):
+            try:
+                with stage(f"checking parity ({rt.replace('_', ', ')})"):
+                    if len(inputs) == 1:
+                        outputs[rt] = batched(fn, inputs[0])
+                    else:
+                        outputs[rt] = np.asarray(fn(*inputs))
+            except Exception as e:
+                if rt == reference:
+                    raise InputError(f"the original model failed on the parity inputs: {first_line(e)}") from None
+                inf = float("inf")
+                broken.append(Pair(rt, reference, n, inf, inf, False, problem=f"{rt} failed: {first_line(e)}"))
+            res = resource_of(fn)
+            if res is not None and last.get(id(res)) == i:
+                res.release()
+    finally:
+        for _, fn in order:
+            res = resource_of(fn)
+            if res is not None:
+                res.release()
     report = check(outputs, reference, rtol, atol, classifier, tolerance)
     return Report(rtol, atol, report.pairs + tuple(broken), tolerance), outputs
 

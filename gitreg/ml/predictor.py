@@ -17,6 +17,7 @@ import numpy as np
 from gitreg.errors import InputError, UsageError
 from gitreg.ml import outputs
 from gitreg.ml.arrays import as_array, numeric_array
+from gitreg.ml.tabular import is_nullable
 
 TEXT_DTYPES = ("object", "str")  # onnx string tensors, as the signature names them
 
@@ -104,7 +105,16 @@ def arrange(specs: Sequence[Mapping[str, Any]], given: Any, what: str = "X") -> 
     specs = list(specs) or [{}]
     names = [str(s.get("name") or f"input_{i}") for i, s in enumerate(specs)]
     if is_frame(given):
-        given = Columns((str(c), given[c].to_numpy()) for c in given.columns)
+        given = Columns(
+            # a nullable column (Int64, boolean with pd.NA) reaches the model as floats, NA as NaN
+            (
+                str(c),
+                given[c].to_numpy(dtype=np.float64, na_value=np.nan)
+                if is_nullable(given[c].dtype)
+                else given[c].to_numpy(),
+            )
+            for c in given.columns
+        )
     elif isinstance(given, NamedMatrix) and given.ndim == 2 and len(given.columns) == given.shape[1]:
         given = given.table() if len(specs) > 1 or specs[0].get("columns") else np.asarray(given).view(np.ndarray)
     xs: tuple[Any, ...]

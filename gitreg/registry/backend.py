@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,9 +22,9 @@ from typing import TYPE_CHECKING
 
 from gitreg.core import sidecar as sidecar_mod
 from gitreg.core import stages as stages_mod
-from gitreg.core.refs import NAME_RULE, Reference, Version, parse_reference
+from gitreg.core.refs import NAME_RULE, Reference, Version, parse_reference, tag_patterns
 from gitreg.core.settings import GITATTRIBUTES, GITREG_TOML, STAGES_TOML, RegistryConfig
-from gitreg.core.sidecar import Sidecar
+from gitreg.core.sidecar import Sidecar, check_text
 from gitreg.core.state import ModelState, VersionState, fold
 from gitreg.errors import (
     IntegrityError,
@@ -36,7 +37,7 @@ from gitreg.errors import (
     StageNotFound,
     VersionNotFound,
 )
-from gitreg.store import checkout, lfs
+from gitreg.store import checkout, files, lfs
 from gitreg.store.git import MAIN, REMOTE_MAIN, Git, Identity, identity, raise_remote_error
 from gitreg.store.location import Location, cache_dir
 
@@ -105,26 +106,32 @@ class Backend:
         git = Git(path)
         with self.lock(path.with_suffix(".lock")):
             if not (path / "HEAD").exists():
-                tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-                # Every git blob of a registry is small (artifacts are LFS pointers), so the clone
-                # takes them all except oversized strays: no lazy fetch per sidecar later.
-                p = Git(tmp).run(
-                    "clone",
-                    "--bare",
-                    "--quiet",
-                    "--no-tags",
-                    "--filter=blob:limit=1m",
-                    self.url,
-                    str(tmp),
-                    check=False,
-                )
-                if p.returncode != 0:
-                    raise_remote_error(["git", "clone"], p.returncode, p.stderr, self.url)
-                tg = Git(tmp)
-                tg.config("remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
-                tg.config("gc.auto", "0")
-                tg.config("core.hooksPath", os.devnull)  # gitreg pushes LFS objects itself
-                os.replace(tmp, path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # A random name (not the pid: a recycled pid would meet a killed clone's leftovers).
+                tmp = _fresh_dir(path)
+                try:
+                    # Every git blob of a registry is small (artifacts are LFS pointers), so the clone
+                    # takes them all except oversized strays: no lazy fetch per sidecar later.
+                    p = Git(tmp).run(
+                        "clone",
+                        "--bare",
+                        "--quiet",
+                        "--no-tags",
+                        "--filter=blob:limit=1m",
+                        self.url,
+                        str(tmp),
+                        check=False,
+                    )
+                    if p.returncode != 0:
+                        raise_remote_error(["git", "clone"], p.returncode, p.stderr, self.url)
+                    tg = Git(tmp)
+                    tg.config("remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+                    tg.config("gc.auto", "0")
+                    tg.config("core.hooksPath", os.devnull)  # gitreg pushes LFS objects itself
+                    os.replace(tmp, path)
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)  # a failed clone leaves nothing
+                    raise
         return git
 
     def sync(self, git: Git) -> None:
@@ -160,12 +167,16 @@ class Backend:
 
     # -- state ----------------------------------------------------------------------------------
     @staticmethod
-    def states(view: View | None, name: str | None = None, details: bool = True) -> dict[str, ModelState]:
-        """Registry state from the tags; ``details=False`` skips tagger names and messages (faster)."""
+    def states(
+        view: View | None, name: str | None = None, details: bool = True, at: int | None = None
+    ) -> dict[str, ModelState]:
+        """Registry state from the tags; ``details=False`` skips tagger names and messages (faster);
+        ``at`` (epoch seconds) folds only the tags made by then: the registry as it was."""
         if view is None:
             return {}
-        patterns = [f"refs/tags/{name}@*", f"refs/tags/{name}#*"] if name else ["refs/tags"]
-        return fold(view.git.tags(patterns, details=details))
+        patterns = tag_patterns(name) if name else ["refs/tags"]
+        records = view.git.tags(patterns, details=details)
+        return fold(records if at is None else [r for r in records if r.time <= at])
 
     @staticmethod
     def model(states: Mapping[str, ModelState], name: str) -> ModelState:
@@ -225,8 +236,14 @@ class Backend:
 
     # -- who writes -----------------------------------------------------------------------------
     def identity(self) -> Identity:
+        """The identity gitreg tags and commits as; MetadataError when its name or email holds a
+        control character (a tagger field every ``history`` prints), before anything is written."""
         if self._ident is None:
-            self._ident = identity()
+            ident = identity()
+            fix = "set a plain one: git config --global user.name 'Your Name' (or GIT_COMMITTER_NAME / _EMAIL)"
+            check_text("your git identity's name (user.name)", ident.name, hint=fix)
+            check_text("your git identity's email (user.email)", ident.email, hint=fix)
+            self._ident = ident
         return self._ident
 
     def signer(self, git: Git | None = None) -> Signer:
@@ -251,22 +268,26 @@ class Backend:
                     hook.install(path)
                     return False
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-                Git(tmp).run("init", "--bare", "--quiet", "--initial-branch=main", str(tmp))
-                git = Git(tmp)
-                for key, value in (
-                    ("uploadpack.allowFilter", "true"),
-                    ("uploadpack.allowAnySHA1InWant", "true"),
-                    ("gitreg.localLfs", "true"),
-                    ("receive.advertisePushOptions", "true"),
-                ):
-                    git.config(key, value)
-                commit = self._initial_commit(git)
-                git.run("update-ref", MAIN, commit)
-                hook.install(tmp)
-                if path.exists():
-                    path.rmdir()
-                os.replace(tmp, path)
+                tmp = _fresh_dir(path.with_name(f".{path.name}"))
+                try:
+                    Git(tmp).run("init", "--bare", "--quiet", "--initial-branch=main", str(tmp))
+                    git = Git(tmp)
+                    for key, value in (
+                        ("uploadpack.allowFilter", "true"),
+                        ("uploadpack.allowAnySHA1InWant", "true"),
+                        ("gitreg.localLfs", "true"),
+                        ("receive.advertisePushOptions", "true"),
+                    ):
+                        git.config(key, value)
+                    commit = self._initial_commit(git)
+                    git.run("update-ref", MAIN, commit)
+                    hook.install(tmp)
+                    if path.exists():
+                        path.rmdir()
+                    os.replace(tmp, path)
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
             return True
         cache = self.cache()
         self.sync(cache)
@@ -309,6 +330,7 @@ class Backend:
         ``git lfs push`` to a file remote puts them, but without git-lfs reading them again); any
         other registry gets them through the cache's store and ``git lfs push --object-id``.
         """
+        self.sweep(cache)
         if self.location.path is not None:
             root = self.location.path / "lfs"
             if os.access(root if root.exists() else self.location.path, os.W_OK):
@@ -318,25 +340,40 @@ class Backend:
         lfs.push_objects(cache, [p.oid for p in pointers])
         return pointers
 
-    def fetch_object(self, view: View, ptr: lfs.Pointer, path: str, target: Path) -> None:
-        """Put the object ``ptr`` names at ``target``, verified; ``path`` names it in messages."""
+    def fetch_object(self, view: View, ptr: lfs.Pointer, path: str, target: Path, label: str | None = None) -> None:
+        """Put the object ``ptr`` names at ``target``, verified; ``path`` is its path in the tree,
+        ``label`` names it in messages (default ``path``; ``name@vX.Y.Z:model.onnx`` says which version).
+
+        Bytes that do not hash to the oid are an IntegrityError (exit 3), a full filesystem a
+        DiskFull; either way nothing is left at ``target`` nor beside it.
+        """
+        what = label or path
         if self.location.is_local:
             src = lfs.object_path(view.git.git_dir / "lfs", ptr.oid)
             if not src.is_file():
                 raise IntegrityError(
-                    f"artifact object {ptr.oid[:12]}… of {path} is missing from the registry",
+                    f"artifact object {ptr.oid[:12]}… of {what} is missing from the registry",
                     hint="run: gitreg check",
                 )
-            lfs.materialize(src, target, ptr)
+            lfs.materialize(src, target, ptr, label=label)
             return
         cached = lfs.object_path(view.git.git_dir / "lfs", ptr.oid)
         if cached.is_file():
             try:
-                lfs.materialize(cached, target, ptr)
+                lfs.materialize(cached, target, ptr, label=label)
                 return
             except IntegrityError:  # a damaged copy in the cache clone: drop it and fetch it again
                 cached.unlink(missing_ok=True)
-        lfs.materialize(lambda out: lfs.smudge(view.git, ptr, path, out), target, ptr)
+        lfs.materialize(lambda out: lfs.smudge(view.git, ptr, path, out, label=what), target, ptr, label=label)
+
+    def sweep(self, cache: Git | None = None) -> files.Leftovers:
+        """Remove what interrupted writes left (stale temporary files, :func:`gitreg.store.files.sweep`)
+        in the cache clone and in a registry on this machine that this user may write to."""
+        dirs = [cache.git_dir] if cache is not None else []
+        path = self.location.path
+        if path is not None and path.is_dir() and os.access(path, os.W_OK) and not checkout.is_checkout(path):
+            dirs.append(path)
+        return files.sweep(dirs)
 
     def lfs_stores(self, view: View) -> list[Path]:
         """LFS stores that may hold artifact bytes: the registry's (local) or the cache clone's."""
@@ -348,6 +385,18 @@ class Backend:
 
     def has_cache(self) -> bool:
         return (cache_dir(self.url) / "HEAD").exists()
+
+
+def _fresh_dir(near: Path) -> Path:
+    """A new empty folder ``<near>.<random>.tmp`` (the umask's mode, unlike mkdtemp's 0700: a
+    registry may be shared by a group)."""
+    while True:
+        tmp = near.with_name(f"{near.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            tmp.mkdir()
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def own_sidecar(blob: bytes | None, v: VersionState, name: str) -> Sidecar | None:

@@ -1,8 +1,10 @@
 """``gitreg check``: every version's sidecar, pointers and objects, and stage tags that skipped review.
 
 Reads only: one ``for-each-ref`` for the state, one ``cat-file --batch`` per model for sidecars and
-pointers, then each wanted LFS object once (hashed on disk for a local registry, asked of the LFS
-server's batch API for an HTTP one).
+pointers, then each wanted LFS object once. A local registry's objects are hashed on disk. An HTTP
+registry's are asked of the LFS server's batch API — presence only, which the report says in a
+warning — or, with ``deep``, downloaded and hashed as they stream in (nothing is written to disk).
+Temporary files that killed writes left are reported as a warning (the next write removes them).
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from gitreg.core.state import ModelState, VersionState
 from gitreg.errors import GitregError, StageError
 from gitreg.registry.backend import Backend, View, same_version
 from gitreg.registry.values import CheckReport
-from gitreg.store import checkout, lfs
+from gitreg.store import checkout, files, lfs
 from gitreg.store.git import CatFile, Git
 
 
-def check(backend: Backend) -> CheckReport:
-    """Every version: sidecar valid, pointers valid and matching, objects present and intact."""
+def check(backend: Backend, deep: bool = False) -> CheckReport:
+    """Every version: sidecar valid, pointers valid and matching, objects present and intact.
+
+    ``deep`` downloads and hashes every object of an HTTP registry (otherwise its LFS server is
+    only asked whether it has them); a local registry's objects are always hashed.
+    """
     view = backend.view()
     if view is None:
         return CheckReport(0, 0)
@@ -48,7 +54,13 @@ def check(backend: Backend) -> CheckReport:
         for stage, ver in st.stages.items():
             if st.versions[ver].deregistered:
                 warnings.append(f"{name}#{stage}: held by deregistered v{ver}")
-    problems += _check_objects(backend, view, wanted, warnings)
+    problems += _check_objects(backend, view, wanted, warnings, deep)
+    stale = files.leftovers(view.git.git_dir)
+    if stale:
+        warnings.append(
+            f"{stale.describe()} of temporary files left by interrupted writes in {view.git.git_dir} "
+            "(the next write removes them)"
+        )
     raw = view.git.read_blob(f"{view.main}:gitreg.toml")
     cfg = RegistryConfig.parse(raw.decode("utf-8", errors="replace") if raw else None)
     more, notes = drift(view.git, view.main, states, cfg)
@@ -84,7 +96,7 @@ def _check_version(
         )
         return
     for art in sc.stored_files():  # artifacts, external data, files the model needs
-        ptr = lfs.parse_pointer(cf.get(base + art.path))
+        ptr = lfs.parse_pointer(cf.get(base + art.path, max_size=lfs.MAX_POINTER))
         if ptr is None:
             problems.append(f"{v.tag}: {art.path} is missing or not an LFS pointer")
         elif (ptr.oid, ptr.size) != (art.sha256, art.size):
@@ -101,7 +113,7 @@ def _check_version(
 
 
 def _check_objects(
-    backend: Backend, view: View, wanted: dict[str, tuple[lfs.Pointer, str]], warnings: list[str]
+    backend: Backend, view: View, wanted: dict[str, tuple[lfs.Pointer, str]], warnings: list[str], deep: bool
 ) -> list[str]:
     problems = []
     if backend.location.is_local:
@@ -117,6 +129,19 @@ def _check_objects(
             got, size = lfs.sha256_file(path)
             if (got, size) != (oid, ptr.size):
                 problems.append(f"{where}: LFS object {oid[:12]}… is corrupt (sha256 {got[:12]}…, {size} bytes)")
+    elif backend.url.startswith(("http://", "https://")) and deep:
+        found = lfs.remote_hashes(backend.url, [p for p, _ in wanted.values()])
+        for oid, (ptr, where) in sorted(wanted.items()):
+            remote = found[oid]
+            if remote.status == "missing":
+                problems.append(f"{where}: LFS object {oid[:12]}… is missing from the LFS server")
+            elif remote.status == "corrupt":
+                problems.append(
+                    f"{where}: LFS object {oid} is corrupt on the LFS server "
+                    f"(its bytes hash to {remote.sha256[:12]}…, {remote.size} bytes; expected {ptr.size})"
+                )
+            elif remote.status != "ok":
+                problems.append(f"{where}: LFS object {oid[:12]}… could not be downloaded: {remote.detail}")
     elif backend.url.startswith(("http://", "https://")):
         missing = lfs.remote_missing(backend.url, [p for p, _ in wanted.values()])
         problems += [
@@ -124,6 +149,12 @@ def _check_objects(
             for o in sorted(missing)
             if o in wanted
         ]
+        present = len(wanted) - len(missing & wanted.keys())
+        if present:
+            warnings.append(
+                f"{present} LFS object(s) on the LFS server checked for presence only, their bytes not hashed: "
+                "run gitreg check --deep to download and hash each one"
+            )
     else:
         warnings.append("LFS objects not checked: only file and HTTP(S) registries can be queried")
     return problems

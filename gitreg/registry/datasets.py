@@ -15,10 +15,11 @@ import numpy as np
 import tomli_w
 
 from gitreg.core.refs import check_name
-from gitreg.core.sidecar import tomllib
+from gitreg.core.sidecar import check_text, tomllib
 from gitreg.errors import ArtifactError, DatasetExists, InputError
 from gitreg.registry.backend import Backend
 from gitreg.registry.publish import Base, Unchanged, Write, publish
+from gitreg.registry.push import checked_identity
 from gitreg.store import lfs
 from gitreg.store.location import cache_home
 
@@ -55,11 +56,12 @@ def push(backend: Backend, file: str | Path, name: str, force: bool = False) -> 
     """
     check_name(name, "dataset")
     path = Path(file)
+    check_text("dataset file name", path.name)  # recorded as the dataset's source, shown by `dataset show`
     info = _validate(path)
     backend.ensure_writable()
+    ident = checked_identity(backend)
     cache = backend.cache()
     (ptr,) = backend.store_objects(cache, [path])
-    ident = backend.identity()
     meta = {"name": name, "sha256": ptr.oid, "size": ptr.size, "source": path.name, **info}
     pointer_blob = cache.hash_blob(ptr.text())
     meta_blob = cache.hash_blob(tomli_w.dumps({"dataset": meta}))

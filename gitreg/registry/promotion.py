@@ -15,9 +15,11 @@ from __future__ import annotations
 import time
 
 from gitreg.core.refs import Kind, TagEvent, format_tag, parse_reference, tag_message
+from gitreg.core.sidecar import check_text
 from gitreg.core.stages import active_holders, check_can_hold, dump_stages, plan_apply, read_stages, tag_note
 from gitreg.errors import ModelNotFound, StageError, StageRace, UsageError
 from gitreg.registry.publish import Base, Unchanged, Write, publish
+from gitreg.registry.push import checked_identity
 from gitreg.registry.registry import Registry
 from gitreg.registry.values import HistoryEvent
 
@@ -39,10 +41,11 @@ def assign(
     ``sign`` signs the stage tag with the user's git signing setup.
     """
     reference = parse_reference(ref)
+    check_reason(reason)
     backend = reg.backend
     backend.ensure_writable()
+    ident = checked_identity(backend)
     cache = backend.cache()
-    ident = backend.identity()
     signer = backend.signer(cache) if sign else None
     who = f"{ident.name} <{ident.email}>"
 
@@ -78,10 +81,11 @@ def assign(
 
 def unassign(reg: Registry, name: str, stage: str, reason: str | None = None, sign: bool = False) -> HistoryEvent:
     """``gitreg demote``: GTO unassign tags until no version holds ``stage``; stages.toml without it."""
+    check_reason(reason)
     backend = reg.backend
     backend.ensure_writable()
+    ident = checked_identity(backend)
     cache = backend.cache()
-    ident = backend.identity()
     signer = backend.signer(cache) if sign else None
 
     def attempt(base: Base) -> Write:
@@ -114,6 +118,13 @@ def unassign(reg: Registry, name: str, stage: str, reason: str | None = None, si
     return reg.published_event(cache, name, tag)
 
 
+def check_reason(reason: str | None) -> None:
+    """MetadataError when ``--reason`` holds a control character other than newline and tab: the stage
+    tag records it, and every ``history`` prints it."""
+    if reason is not None:
+        check_text("--reason", reason, multiline=True)
+
+
 def apply(reg: Registry) -> list[HistoryEvent]:
     """Create the stage tags ``stages.toml`` on ``main`` asks for; nothing when they already match."""
     view = reg.backend.view()
@@ -132,8 +143,8 @@ def apply(reg: Registry) -> list[HistoryEvent]:
 def _tag_only(reg: Registry, name: str, stage: str, version: str) -> HistoryEvent | None:
     """The stage tag alone: stages.toml already says so (a merged promotion pull request)."""
     backend = reg.backend
+    ident = checked_identity(backend)
     cache = backend.cache()
-    ident = backend.identity()
 
     def attempt(base: Base) -> Write:
         st = base.state

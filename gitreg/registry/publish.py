@@ -15,7 +15,9 @@ cache clone just fetched it, returns a :class:`Write` (the refs to move, and wha
 
 A rejection that means "someone else wrote first" rebuilds on the new state and tries again, with
 jittered back-off; a refusal by the hook or a policy (a protected branch, a token without the
-workflow scope) is reported at once. Any failure leaves the registry as it was.
+workflow scope) is reported at once. Any failure leaves the registry as it was (a full disk
+included: :class:`~gitreg.errors.DiskFull`, no temporary file left). Each write first removes the
+stale temporary files killed writes left (:func:`gitreg.store.files.sweep`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from gitreg.core.state import ModelState
 from gitreg.errors import RegistryNotFound, RemoteError, VersionExists
 from gitreg.registry.backend import Backend
+from gitreg.store.files import disk_full, is_disk_full
 from gitreg.store.git import MAIN, REMOTE_MAIN, Git, PushResult
 
 MAX_ATTEMPTS = 60
@@ -104,6 +107,7 @@ def publish(
     collision on the attempt's tag into :class:`VersionExists` instead of a retry; ``what`` names
     the write in refusals; ``direct=False`` always goes through ``git push`` (and the hook).
     """
+    backend.sweep(cache)  # what killed writes left: stale temporary files only
     for n in range(attempts):
         backend.sync(cache)
         main = cache.rev(REMOTE_MAIN)
@@ -170,13 +174,21 @@ def _write_direct(backend: Backend, cache: Git, updates: Sequence[RefUpdate]) ->
         src = src_root / oid[:2] / oid[2:]
         if not src.is_file():
             return None
-        dst.parent.mkdir(exist_ok=True)
-        tmp = dst.with_name(f".{oid[2:]}.{os.getpid()}.tmp")
+        tmp = dst.with_name(f".{oid[2:]}.{os.urandom(6).hex()}.tmp")
         try:
-            os.link(src, tmp)
-        except OSError:  # another filesystem
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)  # loose objects are immutable: a racing writer wrote the same bytes
+            dst.parent.mkdir(exist_ok=True)
+            try:
+                os.link(src, tmp)
+            except OSError as e:  # another filesystem
+                if is_disk_full(e):
+                    raise
+                shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)  # loose objects are immutable: a racing writer wrote the same bytes
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            if is_disk_full(e):  # the objects already linked are complete and harmless; no ref moved
+                raise disk_full(objects, e) from None
+            raise
     lines = []
     for u in updates:
         if u.force:

@@ -18,13 +18,14 @@ from typing import Any
 
 from gitreg.core import sidecar as sidecar_mod
 from gitreg.core.refs import Kind, TagEvent, Version, check_name, tag_message, version_tag
-from gitreg.core.sidecar import ARTIFACT_FILES, Artifact, Sidecar
+from gitreg.core.sidecar import ARTIFACT_FILES, Artifact, Sidecar, check_text
 from gitreg.core.state import ModelState
 from gitreg.errors import InvalidVersion, MetadataError, UsageError, VersionExists
 from gitreg.registry.backend import Backend
 from gitreg.registry.publish import Base, Write, publish
 from gitreg.registry.values import ModelVersion, iso
-from gitreg.store.git import work_tree_info
+from gitreg.store.credentials import strip_credentials
+from gitreg.store.git import Identity, work_tree_info
 
 
 def push_files(
@@ -64,20 +65,26 @@ def push_files(
         checked = sidecar_mod.check_metrics(metrics or {})
     except ValueError as e:
         raise MetadataError(str(e)) from None
+    check_metadata(labels=labels, description=description, params=params, signature=signature)
     from gitreg.core import card
     from gitreg.ml import artifacts as artifacts_mod
     from gitreg.ml import metadata
 
     inputs = artifacts_mod.collect([os.fspath(p) for p in paths])
+    for inp in inputs:  # class names read from an ONNX file are shown as the user's own
+        check_metadata(signature=inp.info.get("signature"))
     data_files = [(inp.kind, f, rel) for inp in inputs for f, rel in inp.data]
     extra_files = artifacts_mod.collect_files([os.fspath(p) for p in files], taken=[r for _, _, r in data_files])
     lineage: dict[str, Any] = {
         "code": work_tree_info(Path.cwd()),
         "data": [metadata.data_fingerprint(d) for d in data],
-        "command": command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": strip_credentials(
+            command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+        ),  # a --registry https://user:token@… must not live on in every sidecar
         "parent": parent_ref,
     }
     backend.ensure_writable()
+    ident = checked_identity(backend)
     cache = backend.cache()
     signer = backend.signer(cache) if sign else None  # a missing key fails before any upload
     if explicit is not None:  # fail before uploading anything; publish re-checks after its fetch
@@ -129,7 +136,6 @@ def push_files(
     }
     for k, v in (extra_sections or {}).items():
         sections[k] = dict(v)
-    ident = backend.identity()
     written: dict[str, Sidecar] = {}  # tag -> the sidecar its attempt wrote (a lost race rebuilds both)
 
     def attempt(base: Base) -> Write:
@@ -171,3 +177,26 @@ def next_version(st: ModelState | None, bump: str | None, has_metrics: bool) -> 
     if not versions:
         return Version(0, 0, 0).bump(bump) if bump else Version(1, 0, 0)
     return max(versions).bump(bump or ("minor" if has_metrics else "patch"))
+
+
+def check_metadata(
+    *,
+    labels: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    signature: Mapping[str, Any] | None = None,
+) -> None:
+    """MetadataError, before anything is exported or written, when text gitreg would store for others to
+    read holds a control character: labels, parameter names and values, class names are one line;
+    a description may break lines and indent (see :func:`gitreg.core.sidecar.control_char`)."""
+    check_text("--label", labels or {})
+    check_text("--param", params or {}, multiline=True)  # a string value may be a template: keys are one line
+    if description is not None:
+        check_text("--description", description, multiline=True)
+    if signature:
+        check_text("class name", list(signature.get("classes") or ()))
+
+
+def checked_identity(backend: Backend) -> Identity:
+    """The identity gitreg writes as, checked (see :meth:`Backend.identity`)."""
+    return backend.identity()

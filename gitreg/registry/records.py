@@ -63,7 +63,7 @@ def record(backend: Backend, mv: ModelVersion, section: Mapping[str, Any]) -> Re
     def attempt(base: Base) -> Write:
         old = cache.rev(git_ref)
         parent = old or mv.commit
-        raw = cache.read_blob(f"{parent}:{base_dir}/model.toml")
+        raw = cache.read_blob(f"{parent}:{base_dir}/model.toml", max_size=sidecar_mod.MAX_BYTES)
         if raw is None:
             raise GitregError(f"{mv.ref} has no sidecar of its own to record into: it was registered outside gitreg")
         sc = sidecar_mod.loads(raw.decode("utf-8", errors="replace"), f"{mv.ref}:{base_dir}/model.toml")

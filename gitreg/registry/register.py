@@ -63,6 +63,11 @@ def push(
     Returns the new :class:`gitreg.ModelVersion`, with its sidecar.
     """
     from gitreg.ml import export as export_mod
+    from gitreg.registry.push import check_metadata
+
+    # Before minutes of export: push_files checks again, for callers that come straight to it.
+    classes = {"classes": [str(c) for c in class_names]} if class_names is not None else None
+    check_metadata(labels=labels, description=description, params=params, signature=classes)
 
     def register(paths: Sequence[str | os.PathLike[str]], **exported: Any) -> ModelVersion:
         return reg.push_files(
@@ -243,7 +248,10 @@ def parity_inputs(
         raise InputError(f"eval_data X has shape {np.shape(eval_x)}; the example inputs have {example[0].shape}")
     from gitreg.ml.predictor import arrange
 
-    rows = arrange(specs, eval_x, "eval_data X")
+    # float32 inputs are read as float64 here: the original model sees the rows as given (a model
+    # fitted on float64 splits on float64 thresholds), the onnxruntime runners cast to the input's dtype
+    wide = [{**s, "dtype": "float64"} if s.get("dtype") == "float32" else s for s in specs]
+    rows = arrange(wide, eval_x, "eval_data X")
     if len(rows) != len(example):
         raise InputError(f"eval_data X gives {len(rows)} input(s); the example inputs {len(example)}")
     if all(r.shape[1:] == e.shape[1:] and r.dtype == e.dtype for r, e in zip(rows, example)):

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from gitreg.core.settings import RegistryConfig
 from gitreg.core.sidecar import Artifact
 from gitreg.core.stages import dump_stages, holders_after, read_stages, restage
 from gitreg.core.state import ModelState, TagRecord, VersionState
+from gitreg.core.when import looks_like_commit, parse_when
 from gitreg.errors import (
     ArtifactError,
     GitregError,
@@ -51,7 +53,10 @@ from gitreg.store.git import CatFile, Git
 from gitreg.store.location import RegistryInfo, cache_dir, cache_home, resolve
 
 if TYPE_CHECKING:
+    from gitreg.registry.bundle import BundleReport
     from gitreg.registry.verify import VerifyReport
+
+When = str | int | float | datetime | None  # a point in time for --at/--since/--until (see core.when)
 
 __all__ = ["CheckReport", "HistoryEvent", "ModelSummary", "ModelVersion", "PullResult", "Registry"]
 
@@ -135,42 +140,71 @@ class Registry:
             return None
 
     # -- reading ----------------------------------------------------------------------------------
-    def versions(self, name: str) -> builtins.list[ModelVersion]:
-        """All versions of ``name`` (semver ascending) with their sidecars: one cat-file process."""
+    def versions(self, name: str, at: When = None) -> builtins.list[ModelVersion]:
+        """All versions of ``name`` (semver ascending) with their sidecars: one cat-file process.
+        ``at``: those registered by then, with the stages they held then (see :meth:`show`)."""
         view = self.backend.view()
-        st = self.backend.model(self.backend.states(view, name), name)
+        cut = self._when(view, at)
+        st = self.backend.model(self.backend.states(view, name, at=cut), name)
         found = sorted(st.versions.values(), key=lambda v: Version.parse(v.version))
-        return self._with_sidecars(view, st, found)
+        return self._with_sidecars(view, st, found, overlay=cut is None)
 
-    def show(self, ref: str) -> ModelVersion:
-        """The version ``ref`` names, with its sidecar."""
+    def show(self, ref: str, at: When = None) -> ModelVersion:
+        """The version ``ref`` names, with its sidecar; ``at`` (a date/time, epoch seconds or a
+        registry commit): the version ``ref`` named then (``digits#production`` on 3 November)."""
         reference = parse_reference(ref)
         view = self.backend.view()
-        st = self.backend.model(self.backend.states(view, reference.name), reference.name)
-        return self._with_sidecars(view, st, [self.backend.resolve(st, reference)])[0]
+        cut = self._when(view, at)
+        st = self.backend.model(self.backend.states(view, reference.name, at=cut), reference.name)
+        return self._with_sidecars(view, st, [self.backend.resolve(st, reference)], overlay=cut is None)[0]
 
-    def history(self, name: str) -> builtins.list[HistoryEvent]:
-        """Registrations, stage events, deregistrations and deprecations of ``name``, oldest first."""
+    def history(
+        self, name: str, since: When = None, until: When = None, stage: str | None = None
+    ) -> builtins.list[HistoryEvent]:
+        """Registrations, stage events, deregistrations, deprecations and recorded evaluations of
+        ``name``, oldest first; ``since``/``until`` bound their times (inclusive), ``stage`` keeps
+        that stage's events."""
         check_name_for_read(name)
         view = self.backend.view()
         st = self.backend.model(self.backend.states(view, name), name)
         assert view is not None
+        lo, hi = self._when(view, since, "--since"), self._when(view, until, "--until")
         evaluated = [
             (ts, HistoryEvent(iso(ts), "evaluation", name, ver, None, git_ref, commit, an, ae, subject))
             for ts, ver, git_ref, commit, an, ae, subject in records.history(view.git, name, view.main)
         ]
         tagged = [(e.time, history_event(e)) for e in st.events]
-        return [ev for _, ev in sorted(tagged + evaluated, key=lambda p: p[0])]  # stable: tag order kept
+        return [
+            ev
+            for ts, ev in sorted(tagged + evaluated, key=lambda p: p[0])  # stable: tag order kept
+            if (lo is None or ts >= lo) and (hi is None or ts <= hi) and (stage is None or ev.stage == stage)
+        ]
+
+    def _when(self, view: View | None, at: When, option: str = "--at") -> int | None:
+        """Epoch seconds for ``at``: a number, a datetime, a date/time string, or a registry commit."""
+        if at is None:
+            return None
+        if isinstance(at, datetime):
+            return int(at.timestamp())
+        if isinstance(at, (int, float)):
+            return int(at)
+        if looks_like_commit(at.strip()) and view is not None:
+            p = view.git.run("log", "-1", "--format=%ct", at.strip() + "^{commit}", "--", check=False)
+            if p.returncode != 0 or not p.stdout.strip():
+                raise UsageError(f"{option} {at!r}: no such commit in the registry", hint="see: git log main")
+            return int(p.stdout.strip())
+        return parse_when(at, option)
 
     def _with_sidecars(
-        self, view: View | None, st: ModelState, vs: Sequence[VersionState]
+        self, view: View | None, st: ModelState, vs: Sequence[VersionState], overlay: bool = True
     ) -> builtins.list[ModelVersion]:
+        """``vs`` with their sidecars; ``overlay``: with each version's newest recorded evaluation."""
         assert view is not None
         with view.git.cat_file() as cf:
             specs = [f"refs/tags/{v.tag}:models/{st.name}/model.toml" for v in vs]
-            blobs = cf.get_many(
-                specs + records.overlay_specs(st.name, [v.version for v in vs]), max_size=sidecar_mod.MAX_BYTES
-            )
+            extra = records.overlay_specs(st.name, [v.version for v in vs]) if overlay else []
+            blobs = cf.get_many(specs + extra, max_size=sidecar_mod.MAX_BYTES)
+            blobs += [None] * (len(vs) - len(extra))
         out = []
         for v, blob, rec in zip(vs, blobs, blobs[len(vs) :]):
             sc = own_sidecar(blob, v, st.name)
@@ -194,11 +228,14 @@ class Registry:
         return out
 
     # -- pull -------------------------------------------------------------------------------------
-    def pull(self, ref: str, dest: str | os.PathLike[str] | None = None, format: str = "all") -> PullResult:
+    def pull(
+        self, ref: str, dest: str | os.PathLike[str] | None = None, format: str = "all", at: When = None
+    ) -> PullResult:
         """Fetch exactly the files of one version into ``dest``, each verified against its sha256.
 
         ``format`` selects ``onnx`` (with its external data files), ``torchscript``, ``files`` (the
         files the model needs) or ``all``; relative names are kept (``dest/model.onnx.data``).
+        ``at``: the version ``ref`` named then (see :meth:`show`).
         """
         if format not in ("all", "onnx", "torchscript", "files"):
             raise UsageError(f"invalid format {format!r}: use onnx, torchscript, files or all")
@@ -206,7 +243,7 @@ class Registry:
             raise UsageError("empty output folder: pass -o DIR, or leave -o out to pull into ./<name>")
         reference = parse_reference(ref)
         view = self.backend.view()
-        st = self.backend.model(self.backend.states(view, reference.name), reference.name)
+        st = self.backend.model(self.backend.states(view, reference.name, at=self._when(view, at)), reference.name)
         v = self.backend.resolve(st, reference)
         assert view is not None
         base = f"refs/tags/{v.tag}:models/{st.name}/"
@@ -220,14 +257,21 @@ class Registry:
             arts = sc.stored_files(None if format == "all" else ("file",) if format == "files" else (format,))
             pointers = [(a, self._pointer(cf, base, a, v.tag)) for a in arts]
         out_dir = Path(dest) if dest is not None else Path.cwd() / st.name
-        written, total = [], 0
-        for art, ptr in pointers:
-            target = out_dir / art.path
-            self.backend.fetch_object(view, ptr, f"models/{st.name}/{art.path}", target)
-            written.append(str(target))
-            total += ptr.size
         sidecar_path = out_dir / "model.toml"
-        atomic_write(sidecar_path, raw)
+        targets = [out_dir / art.path for art, _ in pointers]
+        created = [t for t in (*targets, sidecar_path) if not t.exists()]
+        total = 0
+        try:
+            for (art, ptr), target in zip(pointers, targets):
+                label = f"{v.tag}:{art.path}"
+                self.backend.fetch_object(view, ptr, f"models/{st.name}/{art.path}", target, label=label)
+                total += ptr.size
+            atomic_write(sidecar_path, raw)  # last: a folder with the sidecar holds the whole version
+        except BaseException:
+            for path in created:  # a pull that fails leaves none of the files it created
+                path.unlink(missing_ok=True)
+            raise
+        written = [str(t) for t in targets]
         return PullResult(st.name, f"v{v.version}", (*written, str(sidecar_path)), total)
 
     def _pointer(self, cf: CatFile, base: str, art: Artifact, tag: str) -> lfs.Pointer:
@@ -394,16 +438,32 @@ class Registry:
 
         return datasets.show(self.backend, name)
 
-    # -- check ----------------------------------------------------------------------------------
-    def check(self) -> CheckReport:
-        """Every version: sidecar valid, pointers valid and matching, objects present and intact."""
-        return check_mod.check(self.backend)
+    # -- bundles ----------------------------------------------------------------------------------
+    def bundle(self, refs: Sequence[str], out: str | os.PathLike[str]) -> BundleReport:
+        """Write the versions ``refs`` name (``NAME``: every live version) with their objects to one file."""
+        from gitreg.registry import bundle
 
-    def list(self) -> builtins.list[ModelSummary]:  # last: it shadows the builtin in this class
-        """Every model with its latest version and stage holders; tags only, no blob reads."""
+        return bundle.write_bundle(self, self.backend, refs, out)
+
+    def unbundle(self, file: str | os.PathLike[str]) -> BundleReport:
+        """Import every version of a bundle file, each checked, in one atomic write."""
+        from gitreg.registry import bundle
+
+        return bundle.import_bundle(self.backend, file)
+
+    # -- check ----------------------------------------------------------------------------------
+    def check(self, deep: bool = False) -> CheckReport:
+        """Every version: sidecar valid, pointers valid and matching, objects present and intact
+        (an HTTP registry's: present; ``deep`` downloads and hashes each one, keeping nothing)."""
+        return check_mod.check(self.backend, deep=deep)
+
+    def list(self, at: When = None) -> builtins.list[ModelSummary]:  # last: it shadows the builtin here
+        """Every model with its latest version and stage holders; tags only, no blob reads. ``at``: as
+        they were then (see :meth:`show`)."""
         out = []
-        for name, st in sorted(self.backend.states(self.backend.view(), details=False).items()):
-            latest = st.latest()
+        view = self.backend.view()
+        for name, st in sorted(self.backend.states(view, details=False, at=self._when(view, at)).items()):
+            latest = st.latest(strict=False)
             out.append(
                 ModelSummary(
                     name,

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gitreg.core.sidecar import Sidecar
-from gitreg.core.state import Event
+from gitreg.core.state import Event, ModelState
 
 
 def iso(ts: int) -> str:
@@ -113,6 +113,21 @@ class CheckReport:
             "problems": list(self.problems),
             "warnings": list(self.warnings),
         }
+
+
+def summary(st: ModelState) -> ModelSummary:
+    """One folded model as ``list`` shows it (latest, live and deregistered counts, stage holders)."""
+    latest = st.latest(strict=False)
+    dead = sum(1 for v in st.versions.values() if v.deregistered)
+    return ModelSummary(
+        st.name,
+        f"v{latest.version}" if latest else None,
+        len(st.versions) - dead,
+        {s: f"v{v}" for s, v in sorted(st.stages.items())},
+        st.deprecated,
+        iso(st.last_time),
+        dead,
+    )
 
 
 def history_event(e: Event) -> HistoryEvent:

@@ -154,7 +154,7 @@ def verify(
     sidecar_path = f"models/{name}/model.toml"
     artifacts: list[ArtifactCheck] = []
     with view.git.cat_file() as cf:
-        raw = cf.get(base + "model.toml")
+        raw = cf.get(base + "model.toml", max_size=sidecar_mod.MAX_BYTES)  # a bigger one fails to parse
         sc = None
         if raw is None:
             problems.append(f"{v.tag}: no {sidecar_path} in its commit (registered outside gitreg): nothing to check")
@@ -167,7 +167,7 @@ def verify(
             problems.append(f"{v.tag}: its commit holds {sc.name}@v{sc.version}'s sidecar, not its own")
             sc = None
         stored = sc.stored_files() if sc else []  # artifacts, external data, files the model needs
-        pointers = {a.path: lfs.parse_pointer(cf.get(base + a.path)) for a in stored}
+        pointers = {a.path: lfs.parse_pointer(cf.get(base + a.path, max_size=lfs.MAX_POINTER)) for a in stored}
     if sc is not None and not sc.artifacts:
         problems.append(f"{v.tag}: its sidecar lists no artifacts")
     stores = backend.lfs_stores(view)
@@ -227,4 +227,3 @@ def _check_bytes(kind: str, art: sidecar_mod.Artifact, stores: list[Path]) -> Ar
             return ArtifactCheck(kind, art.path, art.sha256, art.size, "mismatch", tuple(checked), detail)
     status = "ok" if checked else "missing"
     return ArtifactCheck(kind, art.path, art.sha256, art.size, status, tuple(checked))
-

@@ -24,7 +24,8 @@ from gitreg.core.stages import read_stages
 from gitreg.core.state import ModelState
 from gitreg.errors import GitregError, RegistryNotFound, UsageError
 from gitreg.store import lfs
-from gitreg.store.git import MAIN, Git, strip_credentials
+from gitreg.store.credentials import strip_credentials
+from gitreg.store.git import MAIN, Git
 from gitreg.store.git import REMOTE_MAIN as ORIGIN_MAIN
 from gitreg.store.location import location_from
 
@@ -75,6 +76,11 @@ def origin_missing(git: Git, wanted: Mapping[str, tuple[lfs.Pointer, str]], warn
         missing = {o for o in wanted if not lfs.object_path(root, o).is_file()}
     elif url.startswith(("http://", "https://")):
         missing = lfs.remote_missing(url, [p for p, _ in wanted.values()])
+        if len(missing) < len(wanted):
+            warnings.append(
+                f"{len(wanted) - len(missing)} LFS object(s) not fetched into this checkout checked on {shown} "
+                "for presence only, their bytes not hashed"
+            )
     else:
         warnings.append(f"{len(wanted)} LFS object(s) not fetched into this checkout; {shown} cannot be queried")
         return []
@@ -142,7 +148,7 @@ def validate_sidecars(paths: Iterable[str | Path]) -> SidecarCheck:
     for f in files:
         where = str(f)
         try:
-            sc = sidecar_mod.loads(f.read_bytes().decode("utf-8", errors="replace"), where)
+            sc = sidecar_mod.loads(_head(f, sidecar_mod.MAX_BYTES).decode("utf-8", errors="replace"), where)
             check_name(sc.name)
             Version.parse(sc.version)
         except GitregError as e:
@@ -154,6 +160,13 @@ def validate_sidecars(paths: Iterable[str | Path]) -> SidecarCheck:
         for art in sc.stored_files():  # artifacts, external data, files the model needs
             problems += _artifact_problems(where, folder / art.path, art)
     return SidecarCheck(len(files), tuple(problems))
+
+
+def _head(path: Path, max_size: int) -> bytes:
+    """The first ``max_size + 1`` bytes of ``path``: enough for a size check to fail, never a whole
+    file a hostile checkout made huge."""
+    with path.open("rb") as fh:
+        return fh.read(max_size + 1)
 
 
 def _artifact_problems(where: str, path: Path, art: sidecar_mod.Artifact) -> list[str]:

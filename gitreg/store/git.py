@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from typing import IO, Any, Literal, overload
 
 from gitreg.core.state import TagRecord
 from gitreg.errors import GitFailed, RemoteError
+from gitreg.store import credentials
+from gitreg.store.credentials import strip_credentials
+from gitreg.store.files import disk_full
 
 ZERO = "0" * 40
 MAIN = "refs/heads/main"  # the registry's one branch
@@ -53,6 +57,8 @@ _UNREACHABLE = (
     "does not exist",
     "No such file or directory",
 )
+# How git (and git-lfs, in Go's words) says the disk or the quota is full.
+DISK_FULL = ("no space left on device", "out of diskspace", "disk quota exceeded")
 
 
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -60,6 +66,7 @@ def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env.update(LC_ALL="C", LANGUAGE="C", GIT_TERMINAL_PROMPT="0", GIT_LFS_SKIP_SMUDGE="1")
     # A credential prompt through ssh or a GUI askpass would hang a CI job just as well.
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+    credentials.add_helpers(env)
     if extra:
         env.update(extra)
     return env
@@ -135,6 +142,7 @@ class Git:
         fails and ``check`` is on; with ``check=False`` the caller reads ``returncode`` and ``stderr``."""
         argv = self.argv(*args)
         full_env = {**self._env, **env} if env else self._env
+        started = time.time()
         proc = subprocess.run(
             argv,
             input=input,
@@ -145,10 +153,34 @@ class Git:
             check=False,
             cwd=self.git_dir if self.git_dir.is_dir() else None,
         )
-        if check and proc.returncode != 0:
+        if proc.returncode != 0:
             err = proc.stderr if text else proc.stderr.decode(errors="replace")
-            raise GitFailed(argv, proc.returncode, err)
+            self._raise_if_full(err, started)  # never a condition a caller handles, checked or not
+            if check:
+                raise GitFailed(argv, proc.returncode, strip_credentials(err))
         return proc
+
+    def _raise_if_full(self, stderr: str, started: float) -> None:
+        """A git process that failed on a full disk: remove the loose-object temporaries it left
+        (git does not: a 0-byte ``objects/xx/tmp_obj_*`` per object it could not write), then raise
+        DiskFull naming the filesystem; the registry's server being full is a RemoteError."""
+        lines = [ln for ln in stderr.splitlines() if any(m in ln.lower() for m in DISK_FULL)]
+        if not lines:
+            return
+        if all(ln.startswith("remote:") for ln in lines):
+            raise RemoteError(
+                f"the registry's server is out of disk space: {lines[-1].removeprefix('remote:').strip()}",
+                hint="nothing was written; ask the registry's administrator to free space",
+            )
+        for tmp in self.git_dir.glob("objects/??/tmp_obj_*"):
+            try:
+                # Only what appeared while this process ran: older ones may be another writer's
+                # (those are swept once stale, :func:`gitreg.store.files.sweep`).
+                if tmp.stat().st_mtime >= started - 1:
+                    tmp.unlink()
+            except OSError:
+                continue
+        raise disk_full(self.git_dir)
 
     def smudge(self, path: str, pointer: bytes, out: IO[bytes]) -> subprocess.CompletedProcess[bytes]:
         """``git lfs smudge``: the one call that must download, so GIT_LFS_SKIP_SMUDGE is dropped."""
@@ -179,10 +211,13 @@ class Git:
         return p.stdout.strip() if p.returncode == 0 else None
 
     # -- reading ------------------------------------------------------------------------------------
-    def tags(self, patterns: Sequence[str] = ("refs/tags",), details: bool = True) -> list[TagRecord]:
+    def tags(
+        self, patterns: Sequence[str] = ("refs/tags",), details: bool = True, ids: dict[str, str] | None = None
+    ) -> list[TagRecord]:
         """Every tag under ``patterns`` with its peeled commit, tagger and subject: one process.
 
-        ``details=False`` leaves tagger name, email and subject empty (enough for ``list``).
+        ``details=False`` leaves tagger name, email and subject empty (enough for ``list``); ``ids``
+        receives each listed tag's object id (tags naming no commit too), for a cache keyed by it.
         """
         fmt = _REF_FORMAT if details else _LEAN_FORMAT
         out = self.run("for-each-ref", f"--format={fmt}", *patterns).stdout
@@ -194,6 +229,8 @@ class Git:
             else:
                 tag, otype, oid, peeled, ptype, date = f
                 name = email = subject = ""
+            if ids is not None:
+                ids[tag] = oid
             annotated = otype == "tag"
             if (ptype if annotated else otype) != "commit":
                 continue  # a tag of a tree, a blob or another tag names no version: one verdict for every read
@@ -221,9 +258,22 @@ class Git:
         finally:
             cf.close()
 
-    def read_blob(self, spec: str) -> bytes | None:
-        p = self.run("cat-file", "blob", spec, check=False, text=False)
-        return p.stdout if p.returncode == 0 else None
+    def read_blob(self, spec: str, max_size: int | None = None) -> bytes | None:
+        """The blob at ``spec``, None when there is none. With ``max_size``, at most its first
+        ``max_size + 1`` bytes are read (the caller sees it is too big), never the whole blob."""
+        if max_size is None:
+            p = self.run("cat-file", "blob", spec, check=False, text=False)
+            return p.stdout if p.returncode == 0 else None
+        proc = subprocess.Popen(
+            self.argv("cat-file", "blob", spec), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self._env
+        )
+        assert proc.stdout is not None
+        with proc.stdout:
+            data = proc.stdout.read(max_size + 1)
+            if len(data) > max_size:
+                proc.kill()  # over the cap: the rest is never read
+        code = proc.wait()
+        return data if code == 0 or len(data) > max_size else None
 
     def pack_loose_tags(self, limit: int = 256) -> bool:
         """``git pack-refs`` once more than ``limit`` tags are loose ref files; True if it packed.
@@ -336,13 +386,18 @@ class Git:
 
 
 def raise_remote_error(argv: Sequence[str], code: int, stderr: str, remote_url: str) -> None:
+    if "Authentication failed" in stderr or "could not read Username" in stderr or "HTTP 401" in stderr:
+        raise RemoteError(
+            f"the registry at {strip_credentials(remote_url)} refused the credentials (or asked for some)",
+            hint="store them with a credential helper (git credential approve) or check the token; see docs/server.md",
+        )
     if any(s in stderr for s in _UNREACHABLE):
         last = next((ln for ln in reversed(stderr.strip().splitlines()) if ln.strip()), "")
         raise RemoteError(
-            f"cannot reach registry {remote_url}: {last.removeprefix('fatal: ')}",
+            f"cannot reach registry {strip_credentials(remote_url)}: {strip_credentials(last.removeprefix('fatal: '))}",
             hint="check the URL and your network; --registry or GITREG_REGISTRY chooses the registry",
         )
-    raise GitFailed(argv, code, stderr)
+    raise GitFailed(argv, code, strip_credentials(stderr))
 
 
 class CatFile:
@@ -449,15 +504,6 @@ def work_tree_info(path: Path) -> dict[str, object] | None:
         "dirty": bool(status),
         "repo": strip_credentials(remote) if remote else None,
     }
-
-
-def strip_credentials(url: str) -> str:
-    """Never record a token: https://user:secret@host/x -> https://host/x."""
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        rest = rest.split("@", 1)[1]
-        return f"{scheme}://{rest}"
-    return url
 
 
 def identity(git_dir: Path | None = None) -> Identity:

@@ -23,6 +23,8 @@ the rejection message the pusher sees as ``remote:`` lines:
   this repo's ``lfs/objects`` (file-transfer registries, ``gitreg.localLfs = true``);
 * ``sidecar``: every pushed ``models/*/model.toml`` parses as a sidecar;
 * ``tag-target``: a pushed registry tag that names a tree, a blob or another tag (readers skip it);
+* ``tag-date``: a pushed registry tag whose tagger date is beyond the year 9999 or more than a day
+  ahead of the registry's clock (it would sort after every honest event, and no calendar may hold it);
 * ``evaluation``: an update of ``refs/gitreg/*`` other than a fast-forward of
   ``refs/gitreg/evaluations/<name>/v<version>`` by single-parent commits descending from that
   version's commit and changing only ``models/<name>/model.toml`` and ``README.md``;
@@ -40,6 +42,7 @@ from pathlib import Path
 from gitreg.core import sidecar as sidecar_mod
 from gitreg.core.refs import Kind, TagEvent, Version, parse_tag
 from gitreg.core.settings import RegistryConfig
+from gitreg.core.state import date_problem, horizon_of
 from gitreg.errors import GitregError
 from gitreg.store import lfs
 from gitreg.store.files import atomic_write
@@ -157,7 +160,8 @@ def _config_errors(updates: list[tuple[str, str, str]], git: Git) -> list[str]:
 
 
 def _tag_target_errors(updates: list[tuple[str, str, str]], git: Git) -> list[str]:
-    """``tag-target``: a pushed registry tag names a commit, directly (not a tree, a blob, another tag).
+    """``tag-target``: a pushed registry tag names a commit, directly (not a tree, a blob, another tag);
+    ``tag-date``: its tagger date is believable (:func:`gitreg.core.state.date_problem`).
 
     Readers skip such tags (``Git.tags``), so they would register, assign or deprecate nothing while
     looking as if they did. Two git processes per push, whatever the number of tags.
@@ -175,14 +179,30 @@ def _tag_target_errors(updates: list[tuple[str, str, str]], git: Git) -> list[st
     with git.cat_file() as cf:
         bodies = dict(zip(annotated, cf.get_many(annotated)))
     errors = []
+    horizon = horizon_of(None)
     for (tag, new), otype in zip(pushed, out):
         target = otype
         if otype == "tag":
-            head = (bodies.get(new) or b"").split(b"\n", 2)  # "object <oid>", "type <type>", ...
+            body = bodies.get(new) or b""
+            head = body.split(b"\n", 2)  # "object <oid>", "type <type>", ...
             target = head[1].removeprefix(b"type ").decode(errors="replace") if len(head) > 1 else "?"
+            when = tagger_time(body)
+            problem = date_problem(when, horizon) if when is not None else None
+            if problem:
+                errors.append(f"tag-date: {tag}: {problem}: tag with the real date (check the clock)")
         if target != "commit":
             errors.append(f"tag-target: {tag} names a {target}, not a commit: registry tags tag a commit")
     return errors
+
+
+def tagger_time(body: bytes) -> int | None:
+    """The tagger time (seconds) in a tag object's header, None when it has none that parses."""
+    header = body.split(b"\n\n", 1)[0]
+    for line in header.split(b"\n"):
+        if line.startswith(b"tagger "):
+            fields = line.rpartition(b">")[2].split()  # the name may hold anything; the date follows ">"
+            return int(fields[0]) if fields and fields[0].isdigit() else None
+    return None
 
 
 def _evaluation_errors(updates: list[tuple[str, str, str]], git: Git) -> list[str]:

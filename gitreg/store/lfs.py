@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from gitreg.errors import ArtifactError, GitFailed, IntegrityError, RemoteError
-from gitreg.store.git import Git
+from gitreg.store.files import disk_full, is_disk_full
+from gitreg.store.git import DISK_FULL, Git
 
 SPEC = "https://git-lfs.github.com/spec/v1"
 CHUNK = 1 << 20
@@ -219,26 +220,69 @@ def _copy_then_hash(src: Path, dst: Path, on_progress: Callable[[int], None] | N
     return h.hexdigest(), hashed
 
 
-def store(src: Path, lfs_root: Path, on_progress: Callable[[int], None] | None = None) -> Pointer:
-    """Copy ``src`` into the object store under the sha256 of the copy; one read of the file."""
-    tmp_dir = lfs_root / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_dir / f"gitreg-{os.getpid()}-{os.urandom(4).hex()}"
+def has_room(folder: Path, need: int) -> bool:
+    """Whether the filesystem holding ``folder`` has ``need`` bytes free (plus 1 MiB for git's own
+    writes); quotas are not visible here, so a write may still meet EDQUOT."""
     try:
-        total = src.stat().st_size if _REPORTER.get() is not None else 0
-        oid, size = _copy_then_hash(src, tmp, _progress(f"storing {src.name}", total, on_progress))
+        st = os.statvfs(folder)
+    except OSError:
+        return True  # cannot tell: try, and handle ENOSPC if it comes
+    free = st.f_bfree if os.geteuid() == 0 else st.f_bavail  # root may use the reserved blocks
+    return free * st.f_frsize >= need + (1 << 20)
+
+
+def _hash_source(src: Path) -> tuple[str, int]:
+    try:
+        return sha256_file(src)
+    except OSError as e:
+        raise ArtifactError(f"cannot read artifact {src}: {e.strerror or e}") from None
+
+
+def store(src: Path, lfs_root: Path, on_progress: Callable[[int], None] | None = None) -> Pointer:
+    """Copy ``src`` into the object store under the sha256 of the copy; one read of the file.
+
+    On a filesystem without room for the copy, the file is hashed first instead: an object the
+    store already holds costs no space (nothing is copied), any other is a :class:`DiskFull`
+    before a byte is written. A copy that meets ENOSPC/EDQUOT half-way is removed, then treated
+    the same way.
+    """
+    tmp_dir = lfs_root / "tmp"
+    try:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full(tmp_dir, e) from None
+        raise ArtifactError(f"cannot write into the LFS store {lfs_root}: {e.strerror or e}") from None
+    try:
+        total = src.stat().st_size
+    except OSError as e:
+        raise ArtifactError(f"cannot read artifact {src}: {e.strerror or e}") from None
+    if not has_room(tmp_dir, total):
+        return _store_without_room(src, lfs_root, None)
+    tmp = tmp_dir / f"gitreg-{os.urandom(8).hex()}"
+    try:
+        report = _progress(f"storing {src.name}", total if _REPORTER.get() is not None else 0, on_progress)
+        oid, size = _copy_then_hash(src, tmp, report)
         final = object_path(lfs_root, oid)
-        if final.exists():
-            tmp.unlink()
-        else:
+        if not final.exists():
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
         return Pointer(oid, size)
     except OSError as e:
-        raise ArtifactError(f"cannot read artifact {src}: {e.strerror or e}") from None
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(e):
+            return _store_without_room(src, lfs_root, e)
+        raise ArtifactError(f"cannot copy artifact {src} into the LFS store {lfs_root}: {e.strerror or e}") from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
+
+
+def _store_without_room(src: Path, lfs_root: Path, e: OSError | None) -> Pointer:
+    """The pointer of ``src`` if the store holds its object already; else DiskFull (nothing written)."""
+    oid, size = _hash_source(src)
+    if object_path(lfs_root, oid).is_file():
+        return Pointer(oid, size)
+    raise disk_full(lfs_root / "objects", e) from None
 
 
 def materialize(
@@ -246,17 +290,33 @@ def materialize(
     dest: Path,
     expected: Pointer,
     on_progress: Callable[[int], None] | None = None,
+    label: str | None = None,
 ) -> None:
     """Write ``dest`` from ``src`` (a file, or a function writing into a file object), verified.
 
     The data lands in a temporary file in ``dest``'s folder; only a file whose sha256 and size
-    match ``expected`` is moved into place.
+    match ``expected`` is moved into place. ``label`` names the object in messages (default:
+    ``dest``'s name). A full filesystem is a :class:`DiskFull` — checked before anything is read
+    when its free space is visibly short — and the temporary file is removed on any failure.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    what = label or dest.name
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full(dest.parent, e) from None
+        raise
+    if not has_room(dest.parent, expected.size):
+        raise disk_full(dest)
     tmp = dest.parent / f".{dest.name}.{os.urandom(8).hex()}.tmp"
     on_progress = _progress(f"fetching {dest.name}", expected.size, on_progress)
-    # O_EXCL|O_NOFOLLOW: a file or symlink planted at the name fails the open, never takes the write.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:
+        # O_EXCL|O_NOFOLLOW: a file or symlink planted at the name fails the open, never takes the write.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full(dest, e) from None
+        raise
     try:
         if isinstance(src, Path):
             with open(fd, "wb") as fout, open(src, "rb") as fin:
@@ -271,12 +331,16 @@ def materialize(
             oid, size = sha256_file(tmp)
         if (oid, size) != (expected.oid, expected.size):
             raise IntegrityError(
-                f"sha256 mismatch for {dest.name}: expected {expected.oid[:12]}… ({expected.size} bytes), "
+                f"sha256 mismatch for {what}: expected {expected.oid[:12]}… ({expected.size} bytes), "
                 f"got {oid[:12]}… ({size} bytes); nothing was written",
-                problems=[f"{dest.name}: object {expected.oid} is corrupt in the registry"],
+                problems=[f"{what}: object {expected.oid} is corrupt in the registry"],
                 hint="run: gitreg check",
             )
         os.replace(tmp, dest)
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full(dest, e) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)  # ours: created above with O_EXCL
 
@@ -295,18 +359,59 @@ def push_objects(git: Git, oids: Iterable[str]) -> None:
         )
 
 
-def smudge(git: Git, pointer: Pointer, path: str, out: IO[bytes]) -> None:
-    """Fetch one object through git-lfs (its endpoint, auth and verification) into ``out``."""
+def smudge(git: Git, pointer: Pointer, path: str, out: IO[bytes], label: str | None = None) -> None:
+    """Fetch one object through git-lfs (its endpoint, auth and verification) into ``out``.
+
+    git-lfs hashes what it downloads: bytes that do not match the oid are an IntegrityError
+    naming the object (``label``, default ``path``); the partial download git-lfs keeps to resume
+    from, and the error logs it writes, are removed. A full disk under ``out`` is an
+    OSError(ENOSPC) for the caller to name; one under git-lfs's own store, a DiskFull naming it.
+    """
+    what = label or path
+    logs = git.git_dir / "lfs" / "logs"
+    before = set(os.listdir(logs)) if logs.is_dir() else set()
     p = git.smudge(path, pointer.text().encode(), out)
-    if p.returncode != 0:
-        err = p.stderr.decode(errors="replace")
-        if "not found" in err.lower() or "404" in err or "does not exist" in err:
-            raise IntegrityError(
-                f"artifact object {pointer.oid[:12]}… is missing from the registry's LFS store",
-                problems=[f"{path}: object {pointer.oid} missing"],
-                hint="run: gitreg check",
-            )
-        raise GitFailed(git.argv("lfs", "smudge"), p.returncode, err)
+    if p.returncode == 0:
+        return
+    err = p.stderr.decode(errors="replace")
+    _forget_failed_download(git, pointer.oid, before)
+    low = err.lower()
+    if "expected oid" in low or "hash mismatch" in low:
+        got = low.split("got ", 1)[1].split()[0] if "got " in low else "?"
+        raise IntegrityError(
+            f"{what}: the registry's LFS server holds corrupt bytes for object {pointer.oid[:12]}… "
+            f"(they hash to {got[:12]}…); nothing was written",
+            problems=[f"{what}: LFS object {pointer.oid} is corrupt on the LFS server (sha256 {got})"],
+            hint="run: gitreg check --deep",
+        )
+    if "not found" in low or "404" in err or "does not exist" in low:
+        raise IntegrityError(
+            f"artifact object {pointer.oid[:12]}… of {what} is missing from the registry's LFS store",
+            problems=[f"{what}: object {pointer.oid} missing"],
+            hint="run: gitreg check",
+        )
+    full = [ln for ln in err.splitlines() if any(m in ln.lower() for m in DISK_FULL)]
+    if full:
+        if str(git.git_dir) in full[-1]:
+            raise disk_full(git.git_dir / "lfs")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # writing ``out``: the caller knows where
+    raise GitFailed(git.argv("lfs", "smudge"), p.returncode, err)
+
+
+def _forget_failed_download(git: Git, oid: str, logs_before: set[str]) -> None:
+    """What a failed ``git lfs smudge`` leaves: its ``lfs/incomplete`` part (a corrupt part would be
+    resumed, never refetched) and the error log it wrote (we report the error ourselves)."""
+    lfs_dir = git.git_dir / "lfs"
+    for part in (lfs_dir / "incomplete").glob(f"{oid}*"):
+        part.unlink(missing_ok=True)
+    logs = lfs_dir / "logs"
+    if logs.is_dir():
+        for name in set(os.listdir(logs)) - logs_before:
+            (logs / name).unlink(missing_ok=True)
+        try:
+            logs.rmdir()  # only when empty: it did not exist before, or held nothing else
+        except OSError:
+            pass
 
 
 def lfs_endpoint(url: str) -> str:
@@ -335,15 +440,20 @@ def credential_header(url: str) -> str | None:
     return "Basic " + base64.b64encode(pair).decode()
 
 
-def remote_missing(url: str, pointers: Iterable[Pointer]) -> set[str]:
-    """Oids the HTTP LFS server says it does not have, from one batch ``download`` request."""
+def _batch_download(url: str, pointers: Iterable[Pointer]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The LFS server's answer to one batch ``download`` request for ``pointers``: its objects, and
+    the headers that were needed (an Authorization from git's credential helpers, or none).
+
+    giftless answers 404 for the whole batch when it has none of the objects: that is an answer
+    (every object missing), not an error.
+    """
     import json  # urllib.request costs ~15 ms to import; only `check` on an HTTP registry needs it
     import urllib.error
     import urllib.request
 
     wanted = {p.oid: p for p in pointers}
     if not wanted:
-        return set()
+        return [], {}
     objects = [{"oid": p.oid, "size": p.size} for p in wanted.values()]
     body = json.dumps({"operation": "download", "transfers": ["basic"], "objects": objects}).encode()
     headers = {"Accept": "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json"}
@@ -355,6 +465,7 @@ def remote_missing(url: str, pointers: Iterable[Pointer]) -> set[str]:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return json.load(resp)
 
+    extra: dict[str, str] = {}
     try:
         try:
             answer = batch({})
@@ -364,15 +475,81 @@ def remote_missing(url: str, pointers: Iterable[Pointer]) -> set[str]:
             auth = credential_header(lfs_endpoint(url)) if e.code in (401, 404) else None
             if auth is None:
                 raise
-            answer = batch({"Authorization": auth})
+            extra = {"Authorization": auth}
+            answer = batch(extra)
     except urllib.error.HTTPError as e:
         if e.code == 404:  # giftless answers 404 for the whole batch when it has none of them
-            return set(wanted)
+            return [{"oid": o, "error": {"code": 404}} for o in wanted], extra
         raise RemoteError(f"the LFS server at {lfs_endpoint(url)} answered HTTP {e.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise RemoteError(f"cannot query the LFS server at {lfs_endpoint(url)}: {e}") from None
-    missing: set[str] = set()
-    for o in answer.get("objects", []):
-        if o.get("error") or "download" not in o.get("actions", {}):
-            missing.add(str(o.get("oid", "")))
-    return missing
+    return [o for o in answer.get("objects", []) if isinstance(o, dict)], extra
+
+
+def _missing(answer: list[dict[str, Any]]) -> set[str]:
+    return {str(o.get("oid", "")) for o in answer if o.get("error") or "download" not in (o.get("actions") or {})}
+
+
+def remote_missing(url: str, pointers: Iterable[Pointer]) -> set[str]:
+    """Oids the HTTP LFS server says it does not have, from one batch ``download`` request."""
+    return _missing(_batch_download(url, pointers)[0])
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    """What downloading one object from an LFS server found: ``status`` is ``ok``, ``missing`` or
+    ``corrupt`` (``sha256``/``size`` then say what the server's bytes are), or ``unreadable``."""
+
+    oid: str
+    status: str
+    sha256: str = ""
+    size: int = 0
+    detail: str = ""
+
+
+def remote_hashes(url: str, pointers: Iterable[Pointer]) -> dict[str, RemoteObject]:
+    """Download each object from the HTTP LFS server and hash it as it streams in.
+
+    Nothing is written to disk (a 1 MiB buffer at a time), and a server sending more bytes than the
+    pointer's size is cut off one byte past it. One batch request, then one GET per object.
+    """
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    wanted = {p.oid: p for p in pointers}
+    answer, auth = _batch_download(url, wanted.values())
+    missing = _missing(answer)
+    out = {o: RemoteObject(o, "missing") for o in missing if o in wanted}
+    endpoint_host = urllib.parse.urlsplit(lfs_endpoint(url)).netloc
+    for obj in answer:
+        oid = str(obj.get("oid", ""))
+        if oid not in wanted or oid in out:
+            continue
+        ptr = wanted[oid]
+        action = obj["actions"]["download"]
+        href = str(action.get("href", ""))
+        headers = {str(k): str(v) for k, v in (action.get("header") or {}).items()}
+        if auth and "Authorization" not in headers and urllib.parse.urlsplit(href).netloc == endpoint_host:
+            headers.update(auth)  # the credentials the batch needed, on the same host only
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with urllib.request.urlopen(urllib.request.Request(href, headers=headers), timeout=60) as resp:
+                while size <= ptr.size and (block := resp.read(CHUNK)):
+                    block = block[: ptr.size + 1 - size]
+                    h.update(block)
+                    size += len(block)
+        except urllib.error.HTTPError as e:
+            status = "missing" if e.code == 404 else "unreadable"
+            out[oid] = RemoteObject(oid, status, detail=f"HTTP {e.code}")
+            continue
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            out[oid] = RemoteObject(oid, "unreadable", detail=str(e))
+            continue
+        got = h.hexdigest()
+        status = "ok" if (got, size) == (ptr.oid, ptr.size) else "corrupt"
+        out[oid] = RemoteObject(oid, status, got, size)
+    for oid in wanted.keys() - out.keys():  # the server's answer left it out
+        out[oid] = RemoteObject(oid, "missing")
+    return out

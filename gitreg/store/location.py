@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from gitreg.errors import RegistryNotFound
+from gitreg.store.credentials import remember_credentials
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,8 +64,10 @@ class Location:
         if self.source == "pyproject":
             return f"[tool.gitreg] registry in {self.pyproject}"
         if self.source == "default":
-            base = "$XDG_DATA_HOME/gitreg/registry.git" if os.environ.get("XDG_DATA_HOME") else (
-                "~/.local/share/gitreg/registry.git, as $XDG_DATA_HOME is unset"
+            base = (
+                "$XDG_DATA_HOME/gitreg/registry.git"
+                if os.environ.get("XDG_DATA_HOME")
+                else ("~/.local/share/gitreg/registry.git, as $XDG_DATA_HOME is unset")
             )
             return f"the embedded default, {base} (no --registry, $GITREG_REGISTRY or [tool.gitreg] registry)"
         return self.source
@@ -125,7 +128,9 @@ def location_from(text: str, source: str, base: Path | None = None) -> Location:
         path = _git_dir(Path(unquote(urlparse(text).path)).resolve())
         return Location(path.as_uri(), source, path)
     if "://" in text or (":" in text.split("/", 1)[0] and not Path(text).exists() and len(text) > 2):
-        return Location(text, source)  # http(s)://, ssh://, or scp-like git@host:org/repo.git
+        # http(s)://, ssh://, or scp-like git@host:org/repo.git; a user:token@ in an http(s) URL is
+        # kept for this process's git and git-lfs and never in the URL gitreg shows or stores
+        return Location(remember_credentials(text), source)
     path = Path(text).expanduser()
     if not path.is_absolute():
         path = (base or Path.cwd()) / path

@@ -104,8 +104,10 @@ def request(
     reason: str | None = None,
 ) -> PromotionRequest:
     """Gates (unless ``local_gates`` is False), then the promotion branch, then the pull request."""
+    from gitreg.registry.promotion import check_reason
     from gitreg.workflow import gating
 
+    check_reason(reason)  # before the gates run or a branch is pushed
     pol = policy(reg.config(), stage)
     mv = reg.show(ref)
     st = reg.backend.model_state(mv.name)

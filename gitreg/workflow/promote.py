@@ -29,6 +29,7 @@ def promote(
     sign: bool = False,
 ) -> tuple[HistoryEvent, GateReport | None]:
     """Gates, then ``stages.toml`` + stage tag in one atomic write. Returns (history event, gate report)."""
+    promotion.check_reason(reason)  # before the gates run
     pol = policy(reg.config(), stage)
     if pol.require_pr:
         raise StageError(
@@ -74,6 +75,7 @@ def rollback(
     """
     if force and not reason:
         raise UsageError("--force needs --reason: skipping gates is recorded with who and why")
+    promotion.check_reason(reason)
     if to is None:
         st = reg.backend.states(reg.backend.view(), name).get(name)
         if st is None:

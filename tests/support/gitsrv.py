@@ -28,6 +28,14 @@ a hook's stderr is multiplexed by receive-pack onto the side band and reaches th
 ``remote:`` lines. waitress de-chunks ``Transfer-Encoding: chunked`` request bodies and sets
 ``CONTENT_LENGTH``; the body is pumped into the CGI's stdin from a thread while its stdout is
 streamed back, so neither side can fill a pipe and deadlock.
+
+With ``GITSRV_HTPASSWD`` set, the app plays the authenticating web server of ``docs/server.md``
+(nginx there) in front of the same two parts, and giftless reads *its* config file
+(``GIFTLESS_CONFIG_FILE``, giftless's own variable) untouched: every request needs HTTP basic
+credentials listed in the htpasswd file (crypt(3) hashes, ``openssl passwd -5``) and gets 401
+without them, except giftless's pre-signed ``/info/lfs/objects/storage/`` URLs (giftless checks
+their own short-lived JWT); LFS API requests are passed on with the ``Authorization`` header the
+proxy holds for giftless (``GITSRV_LFS_AUTHORIZATION``), git requests with ``REMOTE_USER`` set.
 """
 
 from __future__ import annotations
@@ -60,6 +68,7 @@ _CGI_VARS = (
     "CONTENT_LENGTH",
     "REMOTE_ADDR",
     "HTTP_CONTENT_ENCODING",
+    "REMOTE_USER",  # set by the authenticating front (make_proxy_app); else base_env's
 )
 # Variables that would point http-backend at some other repository than the one requested.
 _DROP_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
@@ -96,7 +105,9 @@ def make_lfs_app(lfs_root: Path) -> WSGIApp:
 def make_git_app(git_root: Path, remote_user: str = "gitreg-test") -> WSGIApp:
     """Return a WSGI app that runs ``git http-backend`` as a CGI over ``git_root``."""
     base_env = {k: v for k, v in os.environ.items() if k not in _DROP_VARS}
-    base_env.update(GIT_PROJECT_ROOT=str(git_root), GIT_HTTP_EXPORT_ALL="1", REMOTE_USER=remote_user)
+    base_env.update(GIT_PROJECT_ROOT=str(git_root), GIT_HTTP_EXPORT_ALL="1")
+    if remote_user:  # without one (and without http.receivepack=true), http-backend refuses pushes
+        base_env["REMOTE_USER"] = remote_user
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         env = dict(base_env)
@@ -117,9 +128,69 @@ def make_git_app(git_root: Path, remote_user: str = "gitreg-test") -> WSGIApp:
 
 def make_app(git_root: Path, lfs_root: Path) -> WSGIApp:
     """Return the combined app: giftless under ``/info/lfs/``, git http-backend elsewhere."""
-    lfs_app = make_lfs_app(lfs_root)
-    git_app = make_git_app(git_root)
+    return _route(make_git_app(git_root), make_lfs_app(lfs_root))
 
+
+def make_proxy_app(git_root: Path, htpasswd: Path, lfs_authorization: str) -> WSGIApp:
+    """The authenticating front of ``docs/server.md`` (its nginx ``server`` block) over http-backend
+    and giftless configured by ``$GIFTLESS_CONFIG_FILE`` alone.
+
+    Like nginx's ``auth_basic``: a request without valid credentials from ``htpasswd`` gets 401,
+    except giftless's pre-signed storage URLs. LFS API requests reach giftless with
+    ``lfs_authorization`` as their ``Authorization`` (``proxy_set_header``), git requests reach
+    http-backend with ``REMOTE_USER`` (``fastcgi_param REMOTE_USER $remote_user``).
+    """
+    lfs_app: WSGIApp = init_app()
+    git_app = make_git_app(git_root, remote_user="")
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if "/info/lfs/objects/storage/" in path:
+            return lfs_app(environ, start_response)
+        user = _basic_user(environ.get("HTTP_AUTHORIZATION", ""), _read_htpasswd(htpasswd))
+        if user is None:
+            start_response(
+                "401 Unauthorized", [("WWW-Authenticate", 'Basic realm="gitreg"'), ("Content-Type", "text/plain")]
+            )
+            return [b"401 Authorization Required\n"]
+        if "/info/lfs/" in path:
+            return lfs_app({**environ, "HTTP_AUTHORIZATION": lfs_authorization}, start_response)
+        return git_app({**environ, "REMOTE_USER": user}, start_response)
+
+    return app
+
+
+def _read_htpasswd(path: Path) -> dict[str, str]:
+    """``user:hash`` lines (read on every request, as nginx does: an added user works at once)."""
+    lines = path.read_text().splitlines()
+    return dict(ln.split(":", 1) for ln in lines if ":" in ln and not ln.startswith("#"))
+
+
+def _basic_user(header: str, users: dict[str, str]) -> str | None:
+    """The user of a valid ``Basic`` ``header`` (its password matches the crypt(3) hash), else None."""
+    import base64
+    import binascii
+    import hmac
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # crypt: removed in 3.13, fine for a test server
+        import crypt
+
+    kind, _, payload = header.partition(" ")
+    if kind.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(payload.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    stored = users.get(user)
+    if not stored or not password:
+        return None
+    return user if hmac.compare_digest(crypt.crypt(password, stored) or "", stored) else None
+
+
+def _route(git_app: WSGIApp, lfs_app: WSGIApp) -> WSGIApp:
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         target = lfs_app if "/info/lfs/" in environ.get("PATH_INFO", "") else git_app
         return target(environ, start_response)
@@ -128,7 +199,8 @@ def make_app(git_root: Path, lfs_root: Path) -> WSGIApp:
 
 
 def app_from_env() -> WSGIApp:
-    """Factory for ``waitress --call``: roots from ``GITSRV_GIT_ROOT`` and ``GITSRV_LFS_ROOT``.
+    """Factory for ``waitress --call``: roots from ``GITSRV_GIT_ROOT`` and ``GITSRV_LFS_ROOT``;
+    with ``GITSRV_HTPASSWD``, the authenticating front of :func:`make_proxy_app` instead.
 
     With ``GITSRV_EXIT_ON_STDIN_EOF=1`` the process exits when its stdin closes, so a server
     whose test process was killed (and never ran its ``finally``) does not linger.
@@ -138,6 +210,9 @@ def app_from_env() -> WSGIApp:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if os.environ.get("GITSRV_EXIT_ON_STDIN_EOF") == "1":
         threading.Thread(target=_exit_on_stdin_eof, daemon=True).start()
+    if os.environ.get("GITSRV_HTPASSWD"):
+        htpasswd = Path(os.environ["GITSRV_HTPASSWD"])
+        return make_proxy_app(Path(os.environ["GITSRV_GIT_ROOT"]), htpasswd, os.environ["GITSRV_LFS_AUTHORIZATION"])
     return make_app(Path(os.environ["GITSRV_GIT_ROOT"]), Path(os.environ["GITSRV_LFS_ROOT"]))
 
 
