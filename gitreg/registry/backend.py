@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from gitreg.core import sidecar as sidecar_mod
 from gitreg.core import stages as stages_mod
+from gitreg.core.annotations import ANNOTATION_FILES
 from gitreg.core.refs import NAME_RULE, Reference, Version, parse_reference, tag_patterns
 from gitreg.core.settings import GITATTRIBUTES, GITREG_TOML, STAGES_TOML, RegistryConfig
 from gitreg.core.sidecar import Sidecar, check_text
@@ -38,8 +39,8 @@ from gitreg.errors import (
     VersionNotFound,
 )
 from gitreg.store import checkout, files, lfs
-from gitreg.store.git import MAIN, REMOTE_MAIN, Git, Identity, identity, raise_remote_error
-from gitreg.store.location import Location, cache_dir
+from gitreg.store.git import MAIN, REMOTE_MAIN, ZERO, Git, Identity, identity, raise_remote_error
+from gitreg.store.location import FETCHED_MARK, OFFLINE, Location, cache_dir, file_lock, is_offline, last_fetch
 
 if TYPE_CHECKING:
     from gitreg.store.signing import Signer
@@ -71,7 +72,22 @@ class Backend:
 
     @staticmethod
     def is_registry(git: Git, main: str) -> bool:
+        """A repository gitreg reads: one with ``gitreg.toml`` on main, or one GTO wrote (registry
+        tags in its grammar, or GTO's artifact annotations on main), read as it is until
+        ``gitreg init`` adopts it. Writes need ``gitreg.toml`` (:meth:`has_config`)."""
+        return Backend.has_config(git, main) or Backend.is_gto_repo(git, main)
+
+    @staticmethod
+    def has_config(git: Git, main: str) -> bool:
         return git.read_blob(f"{main}:gitreg.toml") is not None
+
+    @staticmethod
+    def is_gto_repo(git: Git, main: str) -> bool:
+        """Tags in GTO's grammar (``name@vX.Y.Z``, ``name#stage…``), or ``artifacts.yaml``/``dvc.yaml`` on main."""
+        p = git.run("for-each-ref", "--count=1", "--format=%(refname)", "refs/tags/*@v*", "refs/tags/*#*", check=False)
+        if p.returncode == 0 and p.stdout.strip():
+            return True
+        return any(git.read_blob(f"{main}:{f}") is not None for f in ANNOTATION_FILES)
 
     def check_local(self, must_exist: bool = False) -> Git | None:
         """The local registry repo, None if it is the default and does not exist yet."""
@@ -82,9 +98,9 @@ class Backend:
                 return None
             raise RegistryNotFound(f"no registry at {path}", hint=f"create one: gitreg init --registry {path}")
         git = Git(path)
-        if not self.is_registry(git, MAIN):  # also false when path is no git repo at all: one process
+        if not self.is_registry(git, MAIN):  # also false when path is no git repo at all
             raise RegistryNotFound(
-                f"{path} is not a gitreg registry (no gitreg.toml on main)",
+                f"{path} is not a gitreg registry (no gitreg.toml on main, no GTO tags)",
                 hint="point --registry at a registry, or create one with gitreg init",
             )
         return git
@@ -101,9 +117,28 @@ class Backend:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def cache(self) -> Git:
-        """The bare cache clone of this registry, created on first use."""
+        """The bare cache clone of this registry, created on first use; what every write goes through.
+
+        Offline (``GITREG_OFFLINE``, ``--offline``), a remote registry is not written to: RemoteError.
+        """
+        if is_offline() and not self.location.is_local:
+            raise RemoteError(
+                f"offline: cannot write to {self.url} (writes need the registry itself)",
+                hint=f"run it again without --offline and with {OFFLINE} unset",
+            )
+        return self.clone()
+
+    def clone(self) -> Git:
+        """The bare cache clone, created on first use (offline: it must exist already)."""
         path = cache_dir(self.url)
         git = Git(path)
+        if is_offline() and not self.location.is_local:
+            if not (path / "HEAD").exists():
+                raise RegistryNotFound(
+                    f"offline, and no cached copy of {self.url} is on this machine",
+                    hint=f"run any read online first, e.g. gitreg list --registry {self.url}",
+                )
+            return git
         with self.lock(path.with_suffix(".lock")):
             if not (path / "HEAD").exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +163,7 @@ class Backend:
                     tg.config("remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
                     tg.config("gc.auto", "0")
                     tg.config("core.hooksPath", os.devnull)  # gitreg pushes LFS objects itself
+                    (tmp / FETCHED_MARK).touch()
                     os.replace(tmp, path)
                 except BaseException:
                     shutil.rmtree(tmp, ignore_errors=True)  # a failed clone leaves nothing
@@ -135,10 +171,21 @@ class Backend:
         return git
 
     def sync(self, git: Git) -> None:
+        """Fetch the registry into its cache clone; offline, a remote one is read as last fetched."""
+        if is_offline() and not self.location.is_local:
+            return
         with self.lock(git.git_dir.with_suffix(".lock")):
             # Wildcards: an empty remote (no main yet) is not an error, just nothing to fetch.
             git.fetch("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*", "+refs/gitreg/*:refs/gitreg/*")
             git.pack_loose_tags()  # the cache is read with for-each-ref too, and gc never runs in it
+            (git.git_dir / FETCHED_MARK).touch()  # `gitreg cache info` and offline reads say "as of" it
+
+    @contextmanager
+    def objects_lock(self, shared: bool = True) -> Iterator[None]:
+        """Readers of the cache clone's LFS objects hold this shared; ``gitreg cache prune`` holds it
+        exclusive, so an object never vanishes between a reader's look and its copy."""
+        with file_lock(cache_dir(self.url).with_suffix(".objects.lock"), shared=shared):
+            yield
 
     def view(self, sync: bool = True) -> View | None:
         """Where reads come from: the local registry itself, or the synced cache of a remote one."""
@@ -147,7 +194,7 @@ class Backend:
             if git is not None and checkout.is_checkout(git.git_dir):
                 return View(git, checkout.main_ref(git))
             return View(git, MAIN) if git else None
-        git = self.cache()
+        git = self.clone()  # reads never write: offline they read the clone as it is
         if sync:
             self.sync(git)
         if not self.is_registry(git, REMOTE_MAIN):
@@ -264,7 +311,16 @@ class Backend:
                 checkout.refuse_writes(path)
             with self.lock(path.parent / f".{path.name}.init.lock"):
                 if path.exists() and any(path.iterdir()):
-                    self.check_local(must_exist=True)
+                    git = self.check_local(must_exist=True)
+                    assert git is not None
+                    if not self.has_config(git, MAIN):  # a repository GTO wrote: adopt it
+                        old = git.rev(MAIN)
+                        commit = self._adoption_commit(git, self._gto_base(git, ("main", "master", "HEAD"), local=True))
+                        git.run("update-ref", MAIN, commit, old or ZERO)
+                        for key in ("uploadpack.allowFilter", "uploadpack.allowAnySHA1InWant"):
+                            git.config(key, "true")
+                        hook.install(path)
+                        return True
                     hook.install(path)
                     return False
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -291,16 +347,59 @@ class Backend:
             return True
         cache = self.cache()
         self.sync(cache)
-        if self.is_registry(cache, REMOTE_MAIN):
+        if self.has_config(cache, REMOTE_MAIN):
             return False
-        if cache.rev(REMOTE_MAIN):
+        gto = self.is_gto_repo(cache, REMOTE_MAIN)
+        if cache.rev(REMOTE_MAIN) and not gto:
             raise RegistryNotFound(f"{self.url} already has a main branch without gitreg.toml: not a registry")
-        commit = self._initial_commit(cache)
+        if gto:  # a repository GTO wrote: one commit adding gitreg.toml, every tag kept
+            base = self._gto_base(cache, ("origin/main", "origin/master", "origin/HEAD"), local=False)
+            commit = self._adoption_commit(cache, base)
+        else:
+            commit = self._initial_commit(cache)
         res = cache.push([f"{commit}:{MAIN}"])
         if not res.ok:
             raise RemoteError(f"could not initialise {self.url}: {'; '.join(res.rejected.values())}")
         self.sync(cache)
         return True
+
+    @staticmethod
+    def _gto_base(git: Git, branches: Sequence[str], local: bool) -> str | None:
+        """The commit an adoption builds on: the first of ``branches`` that exists."""
+        for b in branches:
+            ref = b if b == "HEAD" else (f"refs/heads/{b}" if local else f"refs/remotes/{b}")
+            commit = git.rev(ref)
+            if commit:
+                return commit
+        return None
+
+    def _adoption_commit(self, git: Git, parent: str | None) -> str:
+        """The one commit that makes a GTO repository a gitreg registry: ``gitreg.toml`` naming the
+        stages its tags use (in order of first use), ``stages.toml`` saying who holds them now, and
+        gitreg's ``.gitattributes`` unless the repository has its own. Nothing else changes."""
+        import re
+
+        states = fold(git.tags(["refs/tags"]))
+        used: list[str] = []
+        for st in states.values():
+            for e in sorted(st.events, key=lambda e: e.time):
+                if e.stage and e.stage not in used:
+                    used.append(e.stage)
+        config = GITREG_TOML
+        if used:
+            order = ", ".join(f'"{s}"' for s in used)
+            config = re.sub(r"(?m)^order = \[.*\]$", f"order = [{order}]", config)
+            if "production" not in used:  # its require_pr line applies to a stage this registry lacks
+                config = re.sub(r"(?ms)^\[stages\.production\]\n.*?\n\n", "", config)
+        holders = {name: {s: f"v{v}" for s, v in st.stages.items()} for name, st in states.items()}
+        files = {
+            "gitreg.toml": git.hash_blob(config),
+            "stages.toml": git.hash_blob(stages_mod.dump_stages(holders)),
+        }
+        if parent is None or git.read_blob(f"{parent}:.gitattributes") is None:
+            files[".gitattributes"] = git.hash_blob(GITATTRIBUTES)
+        msg = "Adopt this GTO repository as a gitreg registry (gitreg.toml, stages.toml; no tag changed)"
+        return git.commit(parent, files, msg, self.identity(), int(time.time()))
 
     def _initial_commit(self, git: Git) -> str:
         files = {
@@ -358,13 +457,27 @@ class Backend:
             lfs.materialize(src, target, ptr, label=label)
             return
         cached = lfs.object_path(view.git.git_dir / "lfs", ptr.oid)
-        if cached.is_file():
-            try:
-                lfs.materialize(cached, target, ptr, label=label)
-                return
-            except IntegrityError:  # a damaged copy in the cache clone: drop it and fetch it again
-                cached.unlink(missing_ok=True)
-        lfs.materialize(lambda out: lfs.smudge(view.git, ptr, path, out, label=what), target, ptr, label=label)
+        with self.objects_lock():  # `gitreg cache prune` waits until this copy is done
+            if cached.is_file():
+                try:
+                    lfs.materialize(cached, target, ptr, label=label)
+                    os.utime(cached)  # its last use: what `cache prune --older-than` goes by
+                    return
+                except FileNotFoundError:  # removed by hand between the look and the open
+                    pass
+                except IntegrityError:  # a damaged copy in the cache clone: drop it and fetch it again
+                    cached.unlink(missing_ok=True)
+            if is_offline():
+                version = what.split(":", 1)[0] if ":" in what else None
+                raise RemoteError(
+                    f"offline: {what} ({ptr.oid[:12]}…, {ptr.size} bytes) is not in the cache of {self.url}",
+                    hint=(
+                        f"fetch it once online: gitreg pull {version} --registry {self.url}"
+                        if version
+                        else f"fetch it once online: run this command again without --offline ({OFFLINE} unset)"
+                    ),
+                )
+            lfs.materialize(lambda out: lfs.smudge(view.git, ptr, path, out, label=what), target, ptr, label=label)
 
     def sweep(self, cache: Git | None = None) -> files.Leftovers:
         """Remove what interrupted writes left (stale temporary files, :func:`gitreg.store.files.sweep`)
@@ -385,6 +498,10 @@ class Backend:
 
     def has_cache(self) -> bool:
         return (cache_dir(self.url) / "HEAD").exists()
+
+    def last_fetch(self) -> float | None:
+        """When the cache clone last fetched the registry (epoch seconds); None without a clone."""
+        return last_fetch(cache_dir(self.url)) if self.has_cache() else None
 
 
 def _fresh_dir(near: Path) -> Path:

@@ -111,7 +111,12 @@ def publish(
     for n in range(attempts):
         backend.sync(cache)
         main = cache.rev(REMOTE_MAIN)
-        if main is None or not backend.is_registry(cache, REMOTE_MAIN):
+        if main is None or not backend.has_config(cache, REMOTE_MAIN):
+            if main is not None and backend.is_gto_repo(cache, REMOTE_MAIN):
+                raise RegistryNotFound(
+                    f"{backend.url} is a GTO repository gitreg reads but has not adopted (no gitreg.toml on main)",
+                    hint=f"adopt it (one commit adding gitreg.toml, no tag changed): gitreg init -r {backend.url}",
+                )
             raise RegistryNotFound(f"{backend.url} is not a gitreg registry (no gitreg.toml on main)")
         st = backend.published_state(cache, name) if name else None
         write = attempt(Base(cache, main, st))

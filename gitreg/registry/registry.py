@@ -250,6 +250,11 @@ class Registry:
         with view.git.cat_file() as cf:
             raw = cf.get(base + "model.toml", max_size=sidecar_mod.MAX_BYTES)
             sc = own_sidecar(raw, v, st.name)
+            if raw is None and format in ("all", "files"):  # registered with GTO: its annotated files
+                from gitreg.registry.annotated import pull_annotated
+
+                out = Path(dest) if dest is not None else Path.cwd() / st.name
+                return pull_annotated(self.backend, view, st.name, v, out)
             if raw is None or sc is None:
                 raise ArtifactError(f"{v.tag} has no sidecar of its own: it was registered outside gitreg")
             if format not in ("all", "files") and format not in sc.artifacts:

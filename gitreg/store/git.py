@@ -26,7 +26,7 @@ from gitreg.core.state import TagRecord
 from gitreg.errors import GitFailed, RemoteError
 from gitreg.store import credentials
 from gitreg.store.credentials import strip_credentials
-from gitreg.store.files import disk_full
+from gitreg.store.files import disk_full, is_disk_full
 
 ZERO = "0" * 40
 MAIN = "refs/heads/main"  # the registry's one branch
@@ -257,6 +257,31 @@ class Git:
             yield cf
         finally:
             cf.close()
+
+    def blob_to_file(self, oid: str, dest: Path) -> int:
+        """Write the plain blob ``oid`` to ``dest``, streamed, verified (``git hash-object`` of what
+        landed must be ``oid``) and moved into place only then; its size. IntegrityError otherwise."""
+        from gitreg.errors import IntegrityError
+
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{dest.name}.{os.urandom(8).hex()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        try:
+            with open(fd, "wb") as out:
+                self.run("cat-file", "blob", oid, text=False, stdout=out)
+                out.flush()
+                os.fsync(out.fileno())
+            got = self.out("hash-object", "--no-filters", str(tmp))
+            if got != oid:
+                raise IntegrityError(f"{dest.name}: the registry's blob {oid[:12]}… reads back as {got[:12]}…")
+            size = tmp.stat().st_size
+            os.replace(tmp, dest)
+            return size
+        except BaseException as e:
+            tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError) and is_disk_full(e):
+                raise disk_full(dest, e) from None
+            raise
 
     def read_blob(self, spec: str, max_size: int | None = None) -> bytes | None:
         """The blob at ``spec``, None when there is none. With ``max_size``, at most its first
