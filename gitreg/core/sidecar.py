@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import tomli_w
-
+from gitreg.core import tomlfmt
 from gitreg.errors import MetadataError, SidecarError
 
 if sys.version_info >= (3, 11):
@@ -157,13 +156,23 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+# Where a table's keys have a meaningful order, it; other keys follow, sorted (see core.tomlfmt).
+KEY_ORDER: dict[str, tuple[str, ...]] = {
+    "": ("schema", "model", "artifacts", *SECTIONS),
+    "model": ("name", "version", "framework", "created", "author", "description", "labels"),
+    "artifacts.onnx": ("path", "sha256", "size"),
+    "artifacts.torchscript": ("path", "sha256", "size"),
+    "signature": ("task", "output", "classes", "inputs", "outputs"),
+    "parity": ("passed", "criterion", "tolerance", "samples"),
+    "evaluation": ("data", "rows", "metrics"),
+    "lineage": ("parent", "code", "data", "command"),
+}
+
+
 def dumps(sidecar: Sidecar) -> str:
-    """The canonical TOML text of ``sidecar``."""
-    data = _canonical(sidecar.to_dict())
-    order = ["schema", "model", "artifacts", *SECTIONS]
-    ordered = {k: data[k] for k in order if k in data}
-    ordered.update((k, v) for k, v in data.items() if k not in ordered)
-    return tomli_w.dumps(ordered)
+    """The canonical TOML text of ``sidecar``: keys in :data:`KEY_ORDER`, short arrays on one line,
+    matrices one row per line (readable in a pull request's diff); values exactly as given."""
+    return tomlfmt.dumps(_canonical(sidecar.to_dict()), KEY_ORDER)
 
 
 def loads(text: str | bytes, where: str = "model.toml") -> Sidecar:

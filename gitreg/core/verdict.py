@@ -115,13 +115,19 @@ def _describe(v: Any) -> str:
     return f"a value of type {type(v).__name__}"
 
 
-def _show(v: Any) -> str:
+def _show(v: Any, against: Any = None) -> str:
+    """``v`` for a person: floats to 4 significant digits (the stored value keeps them all), more
+    when that would make it look equal to the value it is compared with (``against``) but is not."""
     if v is None:
         return ""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return repr(v)
+        short = f"{v:.4g}"
+        other = against if isinstance(against, (int, float)) and not isinstance(against, bool) else None
+        if other is not None and v != other and short == f"{float(other):.4g}":
+            return repr(v)
+        return short
     return str(v)
 
 
@@ -287,7 +293,12 @@ class GateResult:
     def rows(self) -> list[tuple[str, str, str, str]]:
         """(rule, value, threshold, result) as text; the result carries the note, if any."""
         return [
-            (o.rule, _show(o.value), _show(o.threshold), o.result + (f": {o.note}" if o.note else ""))
+            (
+                o.rule,
+                _show(o.value, o.threshold),
+                _show(o.threshold, o.value),
+                o.result + (f": {o.note}" if o.note else ""),
+            )
             for o in self.outcomes
         ]
 
