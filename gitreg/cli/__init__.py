@@ -5,6 +5,7 @@ the ``commands_*`` modules the commands, grouped by area. Importing this package
 """
 
 from gitreg.cli import (  # noqa: F401  (registers)
+    commands_cache,
     commands_config,
     commands_eval,
     commands_misc,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from gitreg.cli import output
-from gitreg.errors import GitregError, IntegrityError
+from gitreg.errors import GitregError, IntegrityError, RuleError
 
 if TYPE_CHECKING:
     from gitreg.registry import Registry
@@ -47,7 +47,7 @@ class GitregGroup(click.Group):
         except GitregError as e:
             if os.environ.get(DEBUG):
                 raise
-            output.error(e.message, e.hint)
+            report(e)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             output.error("interrupted; nothing was registered")
@@ -55,13 +55,29 @@ class GitregGroup(click.Group):
         except (click.exceptions.Exit, click.Abort, BrokenPipeError):
             raise  # click ends these itself; a closed pipe (`gitreg show … | head`) quietly
         except click.ClickException as e:  # e.g. the editor of `config edit` could not be started
-            output.error(e.format_message())
+            output.error(one_line(e.format_message()))
             ctx.exit(e.exit_code)
         except Exception as e:  # a bug: still one line, with the way to see more
             if os.environ.get(DEBUG):
                 raise
-            output.error(f"internal error: {type(e).__name__}: {e} (set {DEBUG}=1 for the traceback)")
+            output.error(one_line(f"internal error: {type(e).__name__}: {e} (set {DEBUG}=1 for the traceback)"))
             ctx.exit(1)
+
+
+def report(e: GitregError) -> None:
+    """``e`` as ``error: …`` and ``hint: …``, each one line whatever text the message echoes.
+
+    Messages quote what the user typed with ``repr``; this is the last defence when one does not: a
+    line break in an echoed name would split the error line, and the text after it could pass for a
+    ``hint:`` line of gitreg's own. A RuleError's three lines (reason, rule, caret) are its format.
+    """
+    message = e.message if isinstance(e, RuleError) else one_line(e.message)
+    output.error(message, one_line(e.hint) if e.hint else None)
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks written as visible escapes (``\\n``)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def usage_failed(e: click.UsageError) -> NoReturn:
@@ -110,8 +126,32 @@ sign_option = click.option(
 
 @click.group(cls=GitregGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gitreg", message="gitreg %(version)s")
-def cli() -> None:
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Contact no registry: read what this machine has cached, refuse writes (as GITREG_OFFLINE=1 does).",
+)
+@click.pass_context
+def cli(ctx: click.Context, offline: bool) -> None:
     """gitreg: a git-native model registry (tags for versions, Git LFS for artifacts)."""
+    if offline:
+        go_offline(ctx)
+
+
+def go_offline(ctx: click.Context) -> None:
+    """Set ``GITREG_OFFLINE`` for this command (the library reads it), restored when the command ends."""
+    from gitreg.store.location import OFFLINE
+
+    before = os.environ.get(OFFLINE)
+    os.environ[OFFLINE] = "1"
+
+    def restore() -> None:
+        if before is None:
+            os.environ.pop(OFFLINE, None)
+        else:
+            os.environ[OFFLINE] = before
+
+    ctx.call_on_close(restore)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -126,6 +166,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         output.error("interrupted; nothing was registered")
         sys.exit(130)
     except click.ClickException as e:
-        output.error(e.format_message())
+        output.error(one_line(e.format_message()))
         sys.exit(e.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

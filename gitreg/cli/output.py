@@ -496,6 +496,12 @@ def render_info(info: RegistryInfo, version: str, as_json: bool) -> None:
         ("artifacts", info.artifacts),
         ("gitreg", version),
     ]
+    facts = info.to_dict()
+    if facts.get("offline"):
+        fetched = facts.get("cache_fetched")
+        rows.insert(
+            3, ("offline", f"reads use the cache as fetched at {fetched}" if fetched else "reads use the cache")
+        )
     for key, value in rows:
         echo(f"{key:<10} {value}")
 
@@ -517,3 +523,40 @@ def render_config_change(change: Change, what: str) -> None:
         echo(f"gitreg.toml: {what} (main {change.commit[:12]})")
     else:
         echo(f"gitreg.toml: {what}: already so, nothing committed" if what else "gitreg.toml: no changes")
+
+
+def render_cache_info(info: Any, as_json: bool) -> None:
+    """``cache info``: the cache root, each registry's clone, the artifact folders, the total."""
+    from gitreg.registry.cache import human_bytes
+
+    if as_json:
+        emit_json(info.to_dict())
+        return
+    echo(f"cache root  {info.root}" + ("  (offline)" if info.offline else ""))
+    rows = [
+        (r.url, human_bytes(r.bytes), r.objects, human_bytes(r.object_bytes), r.last_fetch or "never")
+        for r in info.registries
+    ]
+    if rows:
+        table(rows, ["registry", "size", "objects", "object bytes", "last fetch"])
+    else:
+        echo("no registry is cached on this machine")
+    echo(f"artifacts   {info.artifacts_path}: {info.artifacts} entries, {human_bytes(info.artifacts_bytes)}")
+    echo(f"total       {human_bytes(info.bytes)}")
+
+
+def render_pruned(report: Any, as_json: bool) -> None:
+    """``cache prune``: what was (or, with ``--dry-run``, would be) removed, per registry."""
+    from gitreg.registry.cache import human_bytes
+
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    verb = "would remove" if report.dry_run else "removed"
+    for e in report.entries:
+        if e.whole:
+            echo(f"{e.what}: {verb} the whole cache clone ({human_bytes(e.bytes)}, {e.removed} objects)")
+        else:
+            unit = "artifact folders" if e.what == "artifacts" else "objects"
+            echo(f"{e.what}: {verb} {e.removed} {unit} ({human_bytes(e.bytes)}), kept {e.kept}")
+    echo(f"total: {verb} {report.removed} ({human_bytes(report.bytes)})" + (" — dry run" if report.dry_run else ""))

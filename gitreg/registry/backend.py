@@ -435,8 +435,9 @@ class Backend:
             if os.access(root if root.exists() else self.location.path, os.W_OK):
                 return [lfs.store(p, root) for p in paths]
         root = cache.git_dir / "lfs"
-        pointers = [lfs.store(p, root) for p in paths]
-        lfs.push_objects(cache, [p.oid for p in pointers])
+        with self.objects_lock():  # a `cache prune` must not take an object before it is uploaded
+            pointers = [lfs.store(p, root) for p in paths]
+            lfs.push_objects(cache, [p.oid for p in pointers])
         return pointers
 
     def fetch_object(self, view: View, ptr: lfs.Pointer, path: str, target: Path, label: str | None = None) -> None:

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import os
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -42,25 +43,44 @@ def _artifact(reg: Registry, mv: ModelVersion, kind: str) -> Path:
     return _cached(reg, mv, kind, sc.stored_files((kind,)))[art.path]
 
 
+def artifacts_dir() -> Path:
+    """``gitreg.load``'s content-addressed folder: ``$XDG_CACHE_HOME/gitreg/artifacts``."""
+    return location.cache_root() / "artifacts"
+
+
+def artifacts_lock(shared: bool = True) -> AbstractContextManager[None]:
+    """Loads hold this shared while they check and read :func:`artifacts_dir`; ``gitreg cache prune``
+    holds it exclusive while it removes folders there."""
+    return location.file_lock(location.cache_root() / "artifacts.lock", shared=shared)
+
+
+def artifact_key(stored: list[Any]) -> str:
+    """The folder name of ``stored`` files in :func:`artifacts_dir`: the sha256 of one file, or a
+    digest of the set (an artifact with its external data files, or the files the model needs)."""
+    if len(stored) == 1:
+        return str(stored[0].sha256)
+    return hashlib.sha256("".join(f"{a.path} {a.sha256}\n" for a in stored).encode()).hexdigest()
+
+
 def _cached(reg: Registry, mv: ModelVersion, fmt: str, stored: list[Any]) -> dict[str, Path]:
     """``stored`` files (an artifact and its external data files, or the files the model needs)
-    together in one cache folder, named by their sha256 (one file) or by a digest of the set."""
-    key = (
-        stored[0].sha256
-        if len(stored) == 1
-        else hashlib.sha256("".join(f"{a.path} {a.sha256}\n" for a in stored).encode()).hexdigest()
-    )
-    folder = location.cache_home() / "gitreg" / "artifacts" / key
+    together in one cache folder, named by :func:`artifact_key`; the caller holds :func:`artifacts_lock`."""
+    folder = artifacts_dir() / artifact_key(stored)
     paths = {a.path: folder / a.path for a in stored}
     if not all(paths[a.path].is_file() and _sha256(paths[a.path]) == a.sha256 for a in stored):
         reg.pull(mv.ref, folder, format=fmt)
+    else:
+        os.utime(folder)  # its last use: what `gitreg cache prune --older-than` goes by
     return paths
 
 
 def files(reg: Registry, mv: ModelVersion) -> dict[str, Path]:
     """The files the model needs (``files=[...]`` at push), by stored name, fetched and verified."""
     stored = _sidecar(mv).stored_files(("file",))
-    return _cached(reg, mv, "files", stored) if stored else {}
+    if not stored:
+        return {}
+    with artifacts_lock():
+        return _cached(reg, mv, "files", stored)
 
 
 def _sha256(path: Path) -> str:
@@ -115,14 +135,15 @@ def load(reg: Registry, ref: str, runtime: str = "onnxruntime") -> Any:
     from gitreg.ml.predictor import Predictor
     from gitreg.ml.runtime import ort_session
 
-    path = _artifact(reg, mv, "onnx")
-    model = _verified_onnx(path, _sidecar(mv).stored_files(("onnx",)), mv.ref)
-    try:
-        session = ort_session(model)
-    except MissingDependency:
-        raise
-    except Exception as e:
-        raise ArtifactError(f"{mv.ref}: onnxruntime cannot load model.onnx: {first_line(e)}") from None
+    with artifacts_lock():  # a prune waits until onnxruntime has read the files
+        path = _artifact(reg, mv, "onnx")
+        model = _verified_onnx(path, _sidecar(mv).stored_files(("onnx",)), mv.ref)
+        try:
+            session = ort_session(model)
+        except MissingDependency:
+            raise
+        except Exception as e:
+            raise ArtifactError(f"{mv.ref}: onnxruntime cannot load model.onnx: {first_line(e)}") from None
     predictor = Predictor(session, _sidecar(mv).signature, mv)
     predictor.files = files(reg, mv)  # name -> local Path (tokenizer.json, label maps, ...)
     return predictor
@@ -132,11 +153,12 @@ def _load_torchscript(reg: Registry, mv: ModelVersion) -> Any:
     from gitreg.ml.filecheck import import_torch, load_torchscript
 
     import_torch("runtime='torchscript'")  # before fetching anything
-    path = _artifact(reg, mv, "torchscript")
-    try:  # hash the very bytes torch will run, not the file a moment earlier
-        return load_torchscript(path, _sidecar(mv).artifacts["torchscript"].sha256)
-    except ArtifactError as e:
-        raise ArtifactError(f"{mv.ref}: {e.message}", hint=e.hint) from None
+    with artifacts_lock():
+        path = _artifact(reg, mv, "torchscript")
+        try:  # hash the very bytes torch will run, not the file a moment earlier
+            return load_torchscript(path, _sidecar(mv).artifacts["torchscript"].sha256)
+        except ArtifactError as e:
+            raise ArtifactError(f"{mv.ref}: {e.message}", hint=e.hint) from None
 
 
 # -- parity of stored artifacts ----------------------------------------------------------------------
@@ -157,9 +179,10 @@ def check_parity(reg: Registry, ref: str, data: Any = None) -> tuple[Any, parity
     if isinstance(data, (str, os.PathLike)):
         data = read_array_file(os.fspath(data))[0]
     inputs = filecheck.check_inputs(sig, data)
-    onnx_path = _artifact(reg, mv, "onnx")
     ts = _load_torchscript(reg, mv) if "torchscript" in _sidecar(mv).artifacts else None
-    fc = filecheck.check_files(onnx_path, sig, inputs, cfg.rtol, cfg.atol, torchscript=ts, tolerance=cfg.tolerance)
+    with artifacts_lock():
+        onnx_path = _artifact(reg, mv, "onnx")
+        fc = filecheck.check_files(onnx_path, sig, inputs, cfg.rtol, cfg.atol, torchscript=ts, tolerance=cfg.tolerance)
     if fc.load_error:
         raise ArtifactError(f"{mv.ref}: {fc.load_error}")
     return mv, fc.report

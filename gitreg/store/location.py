@@ -9,9 +9,12 @@ Resolving reads nothing but ``pyproject.toml`` and tests for a ``.git`` folder: 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -25,16 +28,25 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
+    "FETCHED_MARK",
+    "OFFLINE",
     "Location",
     "RegistryInfo",
     "cache_dir",
     "cache_home",
+    "cache_root",
     "data_home",
     "default_registry_path",
+    "file_lock",
     "find_pyproject",
+    "is_offline",
+    "last_fetch",
     "location_from",
     "resolve",
 ]
+
+OFFLINE = "GITREG_OFFLINE"  # set (1/true/yes) or --offline: read what is cached, never fetch
+FETCHED_MARK = "gitreg-fetched"  # a file in a cache clone, touched after each successful fetch
 
 
 @dataclass(frozen=True)
@@ -91,7 +103,35 @@ class RegistryInfo:
     artifacts: str  # gitreg.load's content-addressed artifact cache
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        fetched = last_fetch(Path(self.cache)) if self.cache_exists else None
+        return {**asdict(self), "offline": is_offline(), "cache_fetched": fetched}
+
+
+def is_offline() -> bool:
+    """Whether gitreg must not touch the network: ``$GITREG_OFFLINE`` (or ``--offline``, which sets it)."""
+    return os.environ.get(OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@contextmanager
+def file_lock(path: Path, shared: bool = False) -> Iterator[None]:
+    """``flock`` on ``path`` (created if needed) for the ``with`` block: between processes of this machine."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def last_fetch(cache: Path) -> float | None:
+    """When the cache clone ``cache`` last fetched from its registry (epoch seconds), None if never."""
+    for name in (FETCHED_MARK, "HEAD"):  # a clone made before the mark existed: its creation time
+        try:
+            return (cache / name).stat().st_mtime
+        except OSError:
+            continue
+    return None
 
 
 def data_home() -> Path:
@@ -109,10 +149,15 @@ def default_registry_path() -> Path:
     return data_home() / "gitreg" / "registry.git"
 
 
+def cache_root() -> Path:
+    """Where gitreg keeps every cache of this machine: ``$XDG_CACHE_HOME/gitreg``."""
+    return cache_home() / "gitreg"
+
+
 def cache_dir(url: str) -> Path:
     """One bare cache clone per registry URL."""
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
-    return cache_home() / "gitreg" / f"{digest}.git"
+    return cache_root() / f"{digest}.git"
 
 
 def location_from(text: str, source: str, base: Path | None = None) -> Location:
