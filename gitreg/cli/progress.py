@@ -52,16 +52,20 @@ class Line:
         self.width = 0
         self.lock = threading.Lock()
         self.step: str | None = None
+        self.began: dict[str, tuple[float, int]] = {}  # per transfer: when it was first seen, bytes then
         self.step_start = 0.0
         self.shown = ""
 
     def __call__(self, what: str, done: int, total: int) -> None:
         now = time.monotonic()
+        began = self.began.setdefault(what, (now, 0))  # the rate counts from the transfer's first report
         if now - self.start < self.delay or (now - self.last < self.every and done < total):
             return
         self.last = now
         pct = f" ({100 * done // total}%)" if total else ""
-        self.draw(f"{what}: {_size(done)} / {_size(total)}{pct}")
+        rate = (done - began[1]) / (now - began[0]) if now - began[0] >= 0.2 else 0.0
+        speed = f", {_size(int(rate))}/s" if rate > 0 else ""
+        self.draw(f"{what}: {_size(done)} / {_size(total)}{pct}{speed}")
 
     def status(self, what: str | None) -> None:
         """The step now running (None: no step); an ended step's line is wiped."""

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 
 from gitreg.core import sidecar as sidecar_mod
 from gitreg.core.refs import Kind, Version
-from gitreg.core.settings import RegistryConfig
+from gitreg.core.settings import RegistryConfig, rule_problems
 from gitreg.core.stages import policy, read_stages
 from gitreg.core.state import ModelState, VersionState
 from gitreg.errors import GitregError, StageError
 from gitreg.registry.backend import Backend, View, same_version
 from gitreg.registry.values import CheckReport
-from gitreg.store import checkout, files, lfs
+from gitreg.store import checkout, files, lfs, lfsremote
 from gitreg.store.git import CatFile, Git
 
 
@@ -62,7 +62,12 @@ def check(backend: Backend, deep: bool = False) -> CheckReport:
             "(the next write removes them)"
         )
     raw = view.git.read_blob(f"{view.main}:gitreg.toml")
-    cfg = RegistryConfig.parse(raw.decode("utf-8", errors="replace") if raw else None)
+    try:
+        cfg = RegistryConfig.parse(raw.decode("utf-8", errors="replace") if raw else None)
+    except GitregError as e:  # a broken config is one more problem; the rest is checked with the defaults
+        problems.append(f"{e.message} (checked with the default settings)")
+        cfg = RegistryConfig()
+    problems += rule_problems(cfg)
     more, notes = drift(view.git, view.main, states, cfg)
     problems += more
     warnings += notes
@@ -130,7 +135,7 @@ def _check_objects(
             if (got, size) != (oid, ptr.size):
                 problems.append(f"{where}: LFS object {oid[:12]}… is corrupt (sha256 {got[:12]}…, {size} bytes)")
     elif backend.url.startswith(("http://", "https://")) and deep:
-        found = lfs.remote_hashes(backend.url, [p for p, _ in wanted.values()])
+        found = lfsremote.remote_hashes(backend.url, [p for p, _ in wanted.values()])
         for oid, (ptr, where) in sorted(wanted.items()):
             remote = found[oid]
             if remote.status == "missing":
@@ -143,7 +148,7 @@ def _check_objects(
             elif remote.status != "ok":
                 problems.append(f"{where}: LFS object {oid[:12]}… could not be downloaded: {remote.detail}")
     elif backend.url.startswith(("http://", "https://")):
-        missing = lfs.remote_missing(backend.url, [p for p, _ in wanted.values()])
+        missing = lfsremote.remote_missing(backend.url, [p for p, _ in wanted.values()])
         problems += [
             f"{wanted[o][1]}: LFS object {o[:12]}… is missing from the LFS server"
             for o in sorted(missing)

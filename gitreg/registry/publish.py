@@ -127,7 +127,9 @@ def publish(
         if res.ok:
             _remember(backend, cache, write.updates)
             return write
-        reasons = " ".join(res.rejected.values())
+        # Over smart HTTP a lost race for main may show only as receive-pack's "cannot lock ref"
+        # remote message (reason: "atomic transaction failed"): a race too, rebuilt and retried.
+        reasons = " ".join([*res.rejected.values(), *(m for m in res.remote_messages if "cannot lock ref" in m)])
         if "hook declined" in reasons or "pre-receive" in reasons:
             detail = "; ".join(m.removeprefix("gitreg: ") for m in res.remote_messages) or reasons
             raise RemoteError(f"the registry refused the {what}: {detail}")

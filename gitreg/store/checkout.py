@@ -23,7 +23,7 @@ from gitreg.core.settings import RegistryConfig
 from gitreg.core.stages import read_stages
 from gitreg.core.state import ModelState
 from gitreg.errors import GitregError, RegistryNotFound, UsageError
-from gitreg.store import lfs
+from gitreg.store import lfs, lfsremote
 from gitreg.store.credentials import strip_credentials
 from gitreg.store.git import MAIN, Git
 from gitreg.store.git import REMOTE_MAIN as ORIGIN_MAIN
@@ -75,7 +75,7 @@ def origin_missing(git: Git, wanted: Mapping[str, tuple[lfs.Pointer, str]], warn
         root = loc.path / "lfs"
         missing = {o for o in wanted if not lfs.object_path(root, o).is_file()}
     elif url.startswith(("http://", "https://")):
-        missing = lfs.remote_missing(url, [p for p, _ in wanted.values()])
+        missing = lfsremote.remote_missing(url, [p for p, _ in wanted.values()])
         if len(missing) < len(wanted):
             warnings.append(
                 f"{len(wanted) - len(missing)} LFS object(s) not fetched into this checkout checked on {shown} "

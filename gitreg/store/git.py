@@ -182,9 +182,11 @@ class Git:
                 continue
         raise disk_full(self.git_dir)
 
-    def smudge(self, path: str, pointer: bytes, out: IO[bytes]) -> subprocess.CompletedProcess[bytes]:
+    def smudge(
+        self, path: str, pointer: bytes, out: IO[bytes], env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
         """``git lfs smudge``: the one call that must download, so GIT_LFS_SKIP_SMUDGE is dropped."""
-        env = {k: v for k, v in self._env.items() if k != "GIT_LFS_SKIP_SMUDGE"}
+        env = {k: v for k, v in {**self._env, **(env or {})}.items() if k != "GIT_LFS_SKIP_SMUDGE"}
         return subprocess.run(
             self.argv("lfs", "smudge", "--", path),
             input=pointer,

@@ -14,15 +14,18 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import posixpath
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from gitreg.errors import ArtifactError, GitFailed, IntegrityError, RemoteError
+from gitreg.store.credentials import strip_credentials
 from gitreg.store.files import disk_full, is_disk_full
 from gitreg.store.git import DISK_FULL, Git
 
@@ -62,6 +65,54 @@ def _progress(what: str, total: int, given: Callable[[int], None] | None) -> Cal
         reporter(what, done, total)
 
     return step
+
+
+@contextmanager
+def _transfer_progress(what: str, total: int) -> Iterator[dict[str, str]]:
+    """The environment that makes git-lfs report an HTTP transfer's bytes (``GIT_LFS_PROGRESS``: a
+    file it appends ``<direction> <i>/<n> <bytes>/<size> <name>`` lines to), tailed by a thread into
+    this process's reporter; an empty environment when nobody listens."""
+    reporter = _REPORTER.get()
+    if reporter is None or total <= 0:
+        yield {}
+        return
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="gitreg-progress-")
+    path = os.path.join(folder, "progress")
+    open(path, "wb").close()
+    stop = threading.Event()
+
+    def tail() -> None:
+        seen: dict[str, int] = {}
+        with open(path, "rb") as f:
+            buf = b""
+            while True:
+                chunk = f.read()
+                if chunk:
+                    buf += chunk
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        parts = line.decode(errors="replace").split(" ", 3)
+                        if len(parts) == 4 and "/" in parts[2]:
+                            seen[parts[3]] = int(parts[2].split("/")[0] or 0)
+                    reporter(what, min(sum(seen.values()), total), total)
+                elif stop.is_set():
+                    return
+                else:
+                    stop.wait(0.2)
+
+    reporter(what, 0, total)  # the transfer starts now: its rate counts from here
+    thread = threading.Thread(target=tail, daemon=True)
+    thread.start()
+    try:
+        yield {"GIT_LFS_PROGRESS": path}
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -350,7 +401,12 @@ def push_objects(git: Git, oids: Iterable[str]) -> None:
     oids = sorted(set(oids))
     if not oids:
         return
-    p = git.run("lfs", "push", "--object-id", "origin", *oids, check=False)
+    total = 0
+    for oid in oids:
+        obj = object_path(git.git_dir / "lfs", oid)
+        total += obj.stat().st_size if obj.is_file() else 0
+    with _transfer_progress(f"uploading {len(oids)} object(s)", total) as env:
+        p = git.run("lfs", "push", "--object-id", "origin", *oids, check=False, env=env or None)
     if p.returncode != 0:
         last = next((ln for ln in reversed(p.stderr.strip().splitlines()) if ln.strip()), "")
         raise RemoteError(
@@ -370,7 +426,8 @@ def smudge(git: Git, pointer: Pointer, path: str, out: IO[bytes], label: str | N
     what = label or path
     logs = git.git_dir / "lfs" / "logs"
     before = set(os.listdir(logs)) if logs.is_dir() else set()
-    p = git.smudge(path, pointer.text().encode(), out)
+    with _transfer_progress(f"downloading {posixpath.basename(path)}", pointer.size) as env:
+        p = git.smudge(path, pointer.text().encode(), out, env=env or None)
     if p.returncode == 0:
         return
     err = p.stderr.decode(errors="replace")
@@ -384,7 +441,15 @@ def smudge(git: Git, pointer: Pointer, path: str, out: IO[bytes], label: str | N
             problems=[f"{what}: LFS object {pointer.oid} is corrupt on the LFS server (sha256 {got})"],
             hint="run: gitreg check --deep",
         )
-    if "not found" in low or "404" in err or "does not exist" in low:
+    unreachable = ("connection refused", "connection reset", "dial tcp", "no such host", "eof", "timeout")
+    cause = next((ln.strip() for ln in err.splitlines() if any(m in ln.lower() for m in unreachable)), "")
+    if cause or re.search(r"\b50[0-4]\b", err):
+        raise RemoteError(
+            f"cannot reach the registry's LFS server for {what}: "
+            f"{strip_credentials(cause or _last_meaningful(err))}; nothing was written",
+            hint="retry when the server is back (the cache keeps nothing partial)",
+        )
+    if "not found" in low or re.search(r"\[404\]|\b404\b", err) or "does not exist" in low:
         raise IntegrityError(
             f"artifact object {pointer.oid[:12]}… of {what} is missing from the registry's LFS store",
             problems=[f"{what}: object {pointer.oid} missing"],
@@ -395,7 +460,13 @@ def smudge(git: Git, pointer: Pointer, path: str, out: IO[bytes], label: str | N
         if str(git.git_dir) in full[-1]:
             raise disk_full(git.git_dir / "lfs")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # writing ``out``: the caller knows where
-    raise GitFailed(git.argv("lfs", "smudge"), p.returncode, err)
+    raise GitFailed(git.argv("lfs", "smudge"), p.returncode, _last_meaningful(err))
+
+
+def _last_meaningful(err: str) -> str:
+    """git-lfs's last line that is not "Use `git lfs logs last`" (the log is removed: it would mislead)."""
+    lines = [ln.strip() for ln in err.splitlines() if ln.strip() and "git lfs logs" not in ln]
+    return lines[-1] if lines else "git-lfs failed"
 
 
 def _forget_failed_download(git: Git, oid: str, logs_before: set[str]) -> None:
@@ -412,144 +483,3 @@ def _forget_failed_download(git: Git, oid: str, logs_before: set[str]) -> None:
             logs.rmdir()  # only when empty: it did not exist before, or held nothing else
         except OSError:
             pass
-
-
-def lfs_endpoint(url: str) -> str:
-    """git-lfs's default endpoint for an HTTP(S) git URL (``.lfsconfig`` overrides are not read)."""
-    base = url.rstrip("/")
-    if not base.endswith(".git"):
-        base += ".git"
-    return base + "/info/lfs"
-
-
-def credential_header(url: str) -> str | None:
-    """``Basic …`` from ``git credential fill`` for ``url`` (never prompts), or None without one."""
-    import base64
-    import subprocess
-
-    from gitreg.store.git import base_env
-
-    p = subprocess.run(
-        ["git", "credential", "fill"], input=f"url={url}\n\n", capture_output=True, text=True,
-        env=base_env(), check=False,
-    )  # fmt: skip
-    fields = dict(ln.split("=", 1) for ln in p.stdout.splitlines() if "=" in ln) if p.returncode == 0 else {}
-    if not fields.get("password"):
-        return None
-    pair = f"{fields.get('username', '')}:{fields['password']}".encode()
-    return "Basic " + base64.b64encode(pair).decode()
-
-
-def _batch_download(url: str, pointers: Iterable[Pointer]) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The LFS server's answer to one batch ``download`` request for ``pointers``: its objects, and
-    the headers that were needed (an Authorization from git's credential helpers, or none).
-
-    giftless answers 404 for the whole batch when it has none of the objects: that is an answer
-    (every object missing), not an error.
-    """
-    import json  # urllib.request costs ~15 ms to import; only `check` on an HTTP registry needs it
-    import urllib.error
-    import urllib.request
-
-    wanted = {p.oid: p for p in pointers}
-    if not wanted:
-        return [], {}
-    objects = [{"oid": p.oid, "size": p.size} for p in wanted.values()]
-    body = json.dumps({"operation": "download", "transfers": ["basic"], "objects": objects}).encode()
-    headers = {"Accept": "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json"}
-
-    def batch(extra: dict[str, str]) -> dict[str, Any]:
-        req = urllib.request.Request(
-            lfs_endpoint(url) + "/objects/batch", data=body, method="POST", headers={**headers, **extra}
-        )
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.load(resp)
-
-    extra: dict[str, str] = {}
-    try:
-        try:
-            answer = batch({})
-        except urllib.error.HTTPError as e:
-            # A private registry (GitHub in CI): ask git's credential helpers, as git-lfs itself does.
-            # 404 too: a host may hide a private repository, and giftless says 404 for "none of them".
-            auth = credential_header(lfs_endpoint(url)) if e.code in (401, 404) else None
-            if auth is None:
-                raise
-            extra = {"Authorization": auth}
-            answer = batch(extra)
-    except urllib.error.HTTPError as e:
-        if e.code == 404:  # giftless answers 404 for the whole batch when it has none of them
-            return [{"oid": o, "error": {"code": 404}} for o in wanted], extra
-        raise RemoteError(f"the LFS server at {lfs_endpoint(url)} answered HTTP {e.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        raise RemoteError(f"cannot query the LFS server at {lfs_endpoint(url)}: {e}") from None
-    return [o for o in answer.get("objects", []) if isinstance(o, dict)], extra
-
-
-def _missing(answer: list[dict[str, Any]]) -> set[str]:
-    return {str(o.get("oid", "")) for o in answer if o.get("error") or "download" not in (o.get("actions") or {})}
-
-
-def remote_missing(url: str, pointers: Iterable[Pointer]) -> set[str]:
-    """Oids the HTTP LFS server says it does not have, from one batch ``download`` request."""
-    return _missing(_batch_download(url, pointers)[0])
-
-
-@dataclass(frozen=True)
-class RemoteObject:
-    """What downloading one object from an LFS server found: ``status`` is ``ok``, ``missing`` or
-    ``corrupt`` (``sha256``/``size`` then say what the server's bytes are), or ``unreadable``."""
-
-    oid: str
-    status: str
-    sha256: str = ""
-    size: int = 0
-    detail: str = ""
-
-
-def remote_hashes(url: str, pointers: Iterable[Pointer]) -> dict[str, RemoteObject]:
-    """Download each object from the HTTP LFS server and hash it as it streams in.
-
-    Nothing is written to disk (a 1 MiB buffer at a time), and a server sending more bytes than the
-    pointer's size is cut off one byte past it. One batch request, then one GET per object.
-    """
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    wanted = {p.oid: p for p in pointers}
-    answer, auth = _batch_download(url, wanted.values())
-    missing = _missing(answer)
-    out = {o: RemoteObject(o, "missing") for o in missing if o in wanted}
-    endpoint_host = urllib.parse.urlsplit(lfs_endpoint(url)).netloc
-    for obj in answer:
-        oid = str(obj.get("oid", ""))
-        if oid not in wanted or oid in out:
-            continue
-        ptr = wanted[oid]
-        action = obj["actions"]["download"]
-        href = str(action.get("href", ""))
-        headers = {str(k): str(v) for k, v in (action.get("header") or {}).items()}
-        if auth and "Authorization" not in headers and urllib.parse.urlsplit(href).netloc == endpoint_host:
-            headers.update(auth)  # the credentials the batch needed, on the same host only
-        h = hashlib.sha256()
-        size = 0
-        try:
-            with urllib.request.urlopen(urllib.request.Request(href, headers=headers), timeout=60) as resp:
-                while size <= ptr.size and (block := resp.read(CHUNK)):
-                    block = block[: ptr.size + 1 - size]
-                    h.update(block)
-                    size += len(block)
-        except urllib.error.HTTPError as e:
-            status = "missing" if e.code == 404 else "unreadable"
-            out[oid] = RemoteObject(oid, status, detail=f"HTTP {e.code}")
-            continue
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            out[oid] = RemoteObject(oid, "unreadable", detail=str(e))
-            continue
-        got = h.hexdigest()
-        status = "ok" if (got, size) == (ptr.oid, ptr.size) else "corrupt"
-        out[oid] = RemoteObject(oid, status, got, size)
-    for oid in wanted.keys() - out.keys():  # the server's answer left it out
-        out[oid] = RemoteObject(oid, "missing")
-    return out
