@@ -73,7 +73,7 @@ class InvalidReference(GitregError):
 
 class ModelNotFound(GitregError):
     def __init__(self, name: str) -> None:
-        super().__init__(f"model '{name}' is not in the registry", hint="see: gitreg list")
+        super().__init__(f"model {name!r} is not in the registry", hint="see: gitreg list")
         self.name = name
 
 
@@ -222,6 +222,9 @@ class TrainingFailed(GitregError):
     """The user's training function (``push --from-python``) raised."""
 
 
+_RULE_SHOWN = 40  # a RuleError shows up to twice this many characters of the rule
+
+
 class RuleError(GitregError):
     """A gate rule that does not parse or names something gates cannot read; the message points at the column.
 
@@ -231,8 +234,14 @@ class RuleError(GitregError):
 
     def __init__(self, rule: str, column: int, reason: str, kind: str = "syntax error") -> None:
         shown = "".join(" " if c.isspace() else c for c in rule)  # tabs and newlines would shift the caret
+        caret = column
+        if len(shown) > 2 * _RULE_SHOWN:  # a long rule is shown around the column, not whole
+            start = max(0, min(column - _RULE_SHOWN, len(shown) - 2 * _RULE_SHOWN))
+            head, tail = ("..." if start else ""), ("..." if start + 2 * _RULE_SHOWN < len(shown) else "")
+            shown = head + shown[start : start + 2 * _RULE_SHOWN] + tail
+            caret = column - start + len(head)
         super().__init__(
-            f"gate rule {kind}: {reason}\n  {shown}\n  {' ' * column}^",
+            f"gate rule {kind}: {reason}\n  {shown}\n  {' ' * caret}^",
             hint="a rule compares dotted names and numbers, e.g. eval.accuracy >= 0.95 and parity.passed",
         )
         self.rule = rule

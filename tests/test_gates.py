@@ -215,7 +215,7 @@ def test_canonical_text() -> None:
         "not metrics.loss > 0.3 and artifacts.onnx.size < 50000000.0"
     )
     assert gates.format(parse("((eval.a - (1 - 2))) > 0")) == "eval.a - (1 - 2) > 0"
-    assert gates.format(parse("- - 3 == 3")) == "-(-3) == 3"
+    assert gates.format(parse("- - 3 == 3")) == "- -3 == 3"
     assert str(parse("parity.passed  or  false")) == "parity.passed or false"
     assert parse("eval.x  >= 1").text == "eval.x  >= 1"  # reports show the rule as written
     assert Rule(Compare(">=", Name("eval.x"), Number(1))).text == "eval.x >= 1"

@@ -197,11 +197,14 @@ def test_a_bad_gitreg_toml_already_on_main_can_be_fixed_and_is_one_error_line(
     git("-C", str(work), "commit", "-qam", "config by hand")
     assert push(work, "HEAD:main", hooked=False).returncode == 0  # there before the rule
     reg = str(registry_path)
-    for args in (["check"], ["promote", "m@v1.0.0", "--to", "staging"], ["parity", "m@v1.0.0"]):
+    for args in (["promote", "m@v1.0.0", "--to", "staging"], ["parity", "m@v1.0.0"]):
         r = invoke(*args, "--registry", reg)
         assert r.exit_code == 1, (args, r.exit_code, r.stderr)
         line = one_error_line(r.stderr)
         assert "internal error" not in line and "gitreg.toml" in line and key in line, (args, line)
+    r = invoke("check", "--registry", reg)  # a problem to report, and the versions checked all the same
+    assert r.exit_code == 3, (r.exit_code, r.stdout, r.stderr)
+    assert "problem: gitreg.toml" in r.stdout + r.stderr and key in r.stdout + r.stderr
     # Pushes still pass the hook (its limits fall back to the defaults), and so does the fix.
     other = tmp_path / "other"
     git("clone", "-q", reg, str(other))

@@ -81,3 +81,16 @@ def test_gate_values_are_shown_to_a_sensible_precision_but_never_misleadingly() 
     ).rows()
     assert rows[0][1:3] == ("0.8407", "0.8")  # the stored value keeps every digit; the table shows four
     assert rows[1][1] == "0.89999999" and rows[1][3].startswith("fail")  # not "0.9 >= 0.9: fail"
+
+
+def test_tables_inside_nested_arrays_round_trip() -> None:
+    """Found by the fuzz suite: tables inside an array of arrays keep tomli_w's own layout."""
+    for data in (
+        {"created": [[{"": False}]]},
+        {"a": [[[], {}]]},
+        {"a": [[[], []]]},
+        {"a": [[]]},
+        {"a": []},
+        {"a": [[1, [2, 3]], [4]]},
+    ):
+        assert tomllib.loads(tomlfmt.dumps(data)) == data, data

@@ -23,15 +23,15 @@ def model_card(sidecar_dict: Mapping[str, Any], ref: str) -> str:
     Pure and deterministic: the same sidecar and ref always give the same text.
     """
     sc = sidecar_dict
-    model = sc.get("model") or {}
-    sig = sc.get("signature") or {}
+    model = table(sc.get("model"))
+    sig = table(sc.get("signature"))
     name = str(model.get("name", ref))
     version = model.get("version")
     framework = model.get("framework")
-    task = sig.get("task") or model.get("task")
-    labels = model.get("labels") or {}
-    evaluation = sc.get("evaluation") or {}
-    metrics = {k: v for k, v in (sc.get("metrics") or {}).items() if _is_number(v)}
+    task = _task(model, sig)
+    labels = table(model.get("labels"))
+    evaluation = table(sc.get("evaluation"))
+    metrics = {k: v for k, v in table(sc.get("metrics")).items() if _is_number(v)}
     measured = {k: v for k, v in evaluation.items() if _is_number(v) and k not in RUN_FIELDS}
 
     out = ["---", *_yaml(front_matter(sc, ref)), "---", "", f"# {name}" + (f" v{version}" if version else ""), ""]
@@ -47,9 +47,9 @@ def model_card(sidecar_dict: Mapping[str, Any], ref: str) -> str:
     out += _md_table(["", ""], [[k, v] for k, v in details if v not in (None, "")])
     out += _md_signature(sig)
     out += _md_metrics(metrics, measured, evaluation)
-    out += _md_parity(sc.get("parity") or {})
-    out += _md_lineage(sc.get("lineage") or {})
-    out += _md_artifacts(sc.get("artifacts") or {}, sc.get("files") or {})
+    out += _md_parity(table(sc.get("parity")))
+    out += _md_lineage(table(sc.get("lineage")))
+    out += _md_artifacts(table(sc.get("artifacts")), table(sc.get("files")))
     out += [
         "## How to load",
         "",
@@ -74,21 +74,22 @@ RUN_FIELDS = frozenset({"samples", "seconds", "rows_per_second"})  # [evaluation
 def front_matter(sidecar_dict: Mapping[str, Any], ref: str) -> dict[str, Any]:
     """The card's Hugging Face metadata (its YAML front matter) as a dict: ``card --json`` prints it."""
     sc = sidecar_dict
-    model = sc.get("model") or {}
-    sig = sc.get("signature") or {}
-    task = sig.get("task") or model.get("task")
-    labels = model.get("labels") or {}
-    evaluation = sc.get("evaluation") or {}
-    metrics = {k: v for k, v in (sc.get("metrics") or {}).items() if _is_number(v)}
+    model = table(sc.get("model"))
+    sig = table(sc.get("signature"))
+    task = _task(model, sig)
+    labels = table(model.get("labels"))
+    evaluation = table(sc.get("evaluation"))
+    metrics = {k: v for k, v in table(sc.get("metrics")).items() if _is_number(v)}
     measured = {k: v for k, v in evaluation.items() if _is_number(v) and k not in RUN_FIELDS}
     front: dict[str, Any] = {"library_name": "onnx"}  # what gitreg.load runs, whatever trained it
     if labels.get("license"):
         front["license"] = str(labels["license"])
-    front["tags"] = list(dict.fromkeys(t for t in ("gitreg", "onnx", model.get("framework"), task) if t))
+    framework = model.get("framework") if isinstance(model.get("framework"), str) else None
+    front["tags"] = list(dict.fromkeys(t for t in ("gitreg", "onnx", framework, task) if t))
     shown = measured or metrics
     if shown:
         front["metrics"] = sorted(shown)
-        data = (sc.get("lineage") or {}).get("data") or []
+        data = tables(table(sc.get("lineage")).get("data"))
         dataset = _data_name(data[0]) if data else "evaluation data"
         result: dict[str, Any] = {
             "task": {"type": f"tabular-{task}" if task else "other"},
@@ -103,8 +104,7 @@ def _md_signature(sig: Mapping[str, Any]) -> list[str]:
     rows = [
         [kind, s.get("name", ""), s.get("dtype", ""), _shape(s.get("shape"))]
         for kind in ("inputs", "outputs")
-        for s in sig.get(kind) or []
-        if isinstance(s, Mapping)
+        for s in tables(sig.get(kind))
     ]
     if not rows and not sig.get("classes"):
         return []
@@ -115,7 +115,8 @@ def _md_signature(sig: Mapping[str, Any]) -> list[str]:
         out += [f"Output kind: {sig['output']}.", ""]
     classes = sig.get("classes")
     if classes:
-        out += ["Classes: " + ", ".join(f"`{c}`" for c in classes), ""]
+        shown = classes if isinstance(classes, list) else [classes]
+        out += ["Classes: " + ", ".join(f"`{c}`" for c in shown), ""]
     return out
 
 
@@ -165,7 +166,7 @@ def _md_parity(parity: Mapping[str, Any]) -> list[str]:
 
 def lineage_rows(lineage: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """The lineage facts a card or a report shows, in order, those recorded only."""
-    code = lineage.get("code") or {}
+    code = table(lineage.get("code"))
     rows = [
         ("code commit", code.get("commit")),
         ("branch", code.get("branch")),
@@ -183,7 +184,7 @@ def _md_lineage(lineage: Mapping[str, Any]) -> list[str]:
     rows = [[k, f"`{v}`" if k == "command" else v] for k, v in lineage_rows(lineage)]
     out = ["## Lineage", ""]
     out += _md_table(["", ""], rows)
-    data = lineage.get("data") or []
+    data = tables(lineage.get("data"))
     if data:
         out += _md_table(["data", "sha256", "size", "rows"], [data_row(d) for d in data])
     return out
@@ -194,11 +195,12 @@ def _md_artifacts(artifacts: Mapping[str, Any], files: Mapping[str, Any] | None 
         return []
     rows = []
     for k, a in sorted(artifacts.items()):
+        a = table(a)
         rows.append([k, a.get("path"), a.get("sha256"), a.get("size")])
-        data = a.get("data") if isinstance(a, Mapping) else None
-        for d in data if isinstance(data, list) else []:  # external data files, beside the model
+        for d in tables(a.get("data")):  # external data files, beside the model
             rows.append([f"{k} data", d.get("path"), d.get("sha256"), d.get("size")])
-    for path, f in sorted((files or {}).items()):  # files the model needs
+    for path, f in sorted(table(files).items()):  # files the model needs
+        f = table(f)
         rows.append(["file", path, f.get("sha256"), f.get("size")])
     return ["## Artifacts", "", *_md_table(["kind", "file", "sha256", "size"], rows)]
 
@@ -219,6 +221,22 @@ def _shape(shape: Any) -> str:
     if not isinstance(shape, (list, tuple)):
         return str(shape or "")
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def table(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a table, else an empty one: a reader shows what it can of a sidecar
+    whose field has the wrong type (``loads`` refuses those; a dict built in code may still hold one)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def tables(value: Any) -> list[Mapping[str, Any]]:
+    """The tables in ``value`` when it is a list (``[signature] inputs``, ``[lineage] data``), else none."""
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _task(model: Mapping[str, Any], sig: Mapping[str, Any]) -> str | None:
+    task = sig.get("task") or model.get("task")
+    return task if isinstance(task, str) else None
 
 
 def _data_name(d: Mapping[str, Any]) -> str:
@@ -310,4 +328,5 @@ def data_row(d: Mapping[str, Any]) -> list[Any]:
 
 
 def parity_pairs(parity: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    return sorted((k, v) for k, v in parity.items() if isinstance(v, Mapping))
+    pairs = [(str(k), v) for k, v in parity.items() if isinstance(v, Mapping)]
+    return sorted(pairs, key=lambda kv: kv[0])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gitreg.core.card import RUN_FIELDS, data_name
+from gitreg.core.card import RUN_FIELDS, data_name, table, tables
 
 
 def _delta(a: Any, b: Any) -> float | None:
@@ -21,17 +21,18 @@ def _delta(a: Any, b: Any) -> float | None:
 
 def _changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     out = {}
-    for k in sorted(set(a) | set(b)):
+    for k in sorted(set(a) | set(b), key=str):
         if a.get(k) != b.get(k):
             out[k] = {"a": a.get(k), "b": b.get(k)}
     return out
 
 
 def _by_name(items: Any) -> dict[str, Mapping[str, Any]]:
-    return {str(i.get("name")): i for i in items or [] if isinstance(i, Mapping)}
+    return {str(i.get("name")): i for i in tables(items)}
 
 
 def signature_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    a, b = table(a), table(b)
     ins_a, ins_b = _by_name(a.get("inputs")), _by_name(b.get("inputs"))
     outs_a, outs_b = _by_name(a.get("outputs")), _by_name(b.get("outputs"))
     changed_inputs = sorted(n for n in set(ins_a) & set(ins_b) if ins_a[n] != ins_b[n])
@@ -49,30 +50,34 @@ def signature_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]
 
 
 def diff(ref_a: str, a: Mapping[str, Any], ref_b: str, b: Mapping[str, Any]) -> dict[str, Any]:
-    """Both sidecars as dicts (``Sidecar.to_dict()``); B is compared against A."""
-    ma, mb = a.get("metrics", {}), b.get("metrics", {})
+    """Both sidecars as dicts (``Sidecar.to_dict()``); B is compared against A.
+
+    A section or field of the wrong type (``loads`` refuses those; a dict built in code may hold one)
+    reads as empty rather than failing the whole diff.
+    """
+    ma, mb = table(a.get("metrics")), table(b.get("metrics"))
     metrics = {
         k: {"a": ma.get(k), "b": mb.get(k), "delta": _delta(ma.get(k), mb.get(k))} for k in sorted(set(ma) | set(mb))
     }
-    ea, eb = _eval_metrics(a.get("evaluation", {})), _eval_metrics(b.get("evaluation", {}))
+    ea, eb = _eval_metrics(table(a.get("evaluation"))), _eval_metrics(table(b.get("evaluation")))
     evaluation = {
         k: {"a": ea.get(k), "b": eb.get(k), "delta": _delta(ea.get(k), eb.get(k))} for k in sorted(set(ea) | set(eb))
     }
-    arts_a, arts_b = a.get("artifacts", {}), b.get("artifacts", {})
+    arts_a, arts_b = table(a.get("artifacts")), table(b.get("artifacts"))
     artifacts = {}
-    for kind in sorted(set(arts_a) | set(arts_b)):
-        x, y = arts_a.get(kind, {}), arts_b.get(kind, {})
+    for kind in sorted(set(arts_a) | set(arts_b), key=str):
+        x, y = table(arts_a.get(kind)), table(arts_b.get(kind))
         artifacts[kind] = {
             "same": x.get("sha256") == y.get("sha256") and bool(x),
             "sha256": {"a": x.get("sha256"), "b": y.get("sha256")},
             "size": {"a": x.get("size"), "b": y.get("size"), "delta": _delta(x.get("size"), y.get("size"))},
         }
-    la, lb = a.get("lineage", {}), b.get("lineage", {})
+    la, lb = table(a.get("lineage")), table(b.get("lineage"))
     # By data_name: fingerprints carry ``name``, and keying by a missing ``path`` folded every file into one row.
-    data_a = {data_name(d): d.get("sha256") for d in la.get("data", []) if isinstance(d, Mapping)}
-    data_b = {data_name(d): d.get("sha256") for d in lb.get("data", []) if isinstance(d, Mapping)}
+    data_a = {data_name(d): d.get("sha256") for d in tables(la.get("data"))}
+    data_b = {data_name(d): d.get("sha256") for d in tables(lb.get("data"))}
     lineage = {
-        "code": _changes(la.get("code", {}) or {}, lb.get("code", {}) or {}),
+        "code": _changes(table(la.get("code")), table(lb.get("code"))),
         "data": _changes(data_a, data_b),
         "parent": {"a": la.get("parent"), "b": lb.get("parent")} if la.get("parent") != lb.get("parent") else {},
     }
@@ -81,11 +86,11 @@ def diff(ref_a: str, a: Mapping[str, Any], ref_b: str, b: Mapping[str, Any]) -> 
         "b": ref_b,
         "metrics": metrics,
         "evaluation": evaluation,
-        "params": _changes(a.get("params", {}), b.get("params", {})),
-        "signature": signature_diff(a.get("signature", {}), b.get("signature", {})),
+        "params": _changes(table(a.get("params")), table(b.get("params"))),
+        "signature": signature_diff(table(a.get("signature")), table(b.get("signature"))),
         "artifacts": artifacts,
         "lineage": lineage,
-        "parity": {"a": a.get("parity", {}).get("passed"), "b": b.get("parity", {}).get("passed")},
+        "parity": {"a": table(a.get("parity")).get("passed"), "b": table(b.get("parity")).get("passed")},
     }
 
 
@@ -132,7 +137,7 @@ def render(d: Mapping[str, Any]) -> list[str]:
         elif not r["sha256"]["b"]:
             lines.append(f"  {kind:<12} removed (was {str(r['sha256']['a'])[:12]}, {num(r['size']['a'])} bytes)")
         else:
-            sha_a, sha_b = r["sha256"]["a"][:12], r["sha256"]["b"][:12]
+            sha_a, sha_b = str(r["sha256"]["a"])[:12], str(r["sha256"]["b"])[:12]
             lines.append(f"  {kind:<12} {sha_a} -> {sha_b}  {num(r['size']['a'])} -> {num(r['size']['b'])} bytes")
     lin = d["lineage"]
     for k, r in lin["code"].items():

@@ -36,6 +36,8 @@ from gitreg.errors import RuleError
 __all__ = [
     "COMPARE_OPS",
     "CURRENT",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
     "OPS",
     "ORDER_OPS",
     "ROOTS",
@@ -56,6 +58,11 @@ __all__ = [
 ]
 
 ROOTS = ("metrics", "eval", "parity", "artifacts", "params")
+# The parser, the printer and the evaluator recurse once or more per level (about 12 frames per
+# parenthesis): a rule from a pull request must not reach Python's recursion limit. A real rule is
+# a line, nests a few levels and joins a handful of conditions.
+MAX_LENGTH = 1000  # characters
+MAX_DEPTH = 32  # nested parentheses, "not"s and "-"s while parsing; levels of the parsed tree
 CURRENT = "current"
 SKIP_NOTE = "no current holder of the stage; rule skipped"
 _EXAMPLES = {
@@ -193,7 +200,11 @@ def _fmt_raw(e: Expr) -> str:
     if isinstance(e, Name):
         return e.path
     if isinstance(e, Neg):
-        return "-" + _fmt(e.operand, _ATOM)  # -(-x), not --x
+        # "- -x", not "-(-x)": parentheses would nest the text twice as deep as the tree, so a rule
+        # near MAX_DEPTH would not parse back; the space keeps it from reading as one "--" token.
+        if isinstance(e.operand, Neg):
+            return "- " + _fmt_raw(e.operand)
+        return "-" + _fmt(e.operand, _ATOM)
     if isinstance(e, Not):
         return "not " + _fmt(e.operand, 3)
     if isinstance(e, Compare):
@@ -271,8 +282,17 @@ def _kind(e: Expr) -> str:
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
+        if len(text) > MAX_LENGTH:
+            raise RuleError(text, MAX_LENGTH, f"the rule is longer than {MAX_LENGTH} characters", kind="error")
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0  # parentheses, "not"s and "-"s open around the token being read
+
+    def deeper(self, pos: int) -> None:
+        """Enter one more nesting level, refusing the rule before the recursion gets anywhere near the limit."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(pos, f"the rule is nested deeper than {MAX_DEPTH} levels", kind="error")
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -328,9 +348,11 @@ class _Parser:
         t = self.peek()
         if t.kind == "kw" and t.text == "not":
             self.take()
+            self.deeper(t.pos)
             start = self.peek().pos
             operand = self.not_()
             self.need(operand, start, "bool", "'not'")
+            self.depth -= 1
             return Not(operand)
         return self.comparison()
 
@@ -375,9 +397,11 @@ class _Parser:
         t = self.peek()
         if t.kind == "op" and t.text == "-":
             self.take()
+            self.deeper(t.pos)
             start = self.peek().pos
             operand = self.unary()
             self.need(operand, start, "num", "'-'")
+            self.depth -= 1
             return Neg(operand)
         return self.atom()
 
@@ -391,7 +415,9 @@ class _Parser:
         if t.kind == "name":
             return self.name(t)
         if t.kind == "op" and t.text == "(":
+            self.deeper(t.pos)
             inner = self.or_()
+            self.depth -= 1
             close = self.peek()
             if close.text != ")":
                 found = "" if close.kind == "end" else f", found '{close.text}'"
@@ -434,8 +460,27 @@ class _Parser:
 
 
 def parse(rule: str) -> Rule:
-    """Parse a rule; raises RuleError (with a caret under the column) for bad syntax or an unknown name."""
-    return Rule(_Parser(rule).rule(), source=rule)
+    """Parse a rule; raises RuleError (with a caret under the column) for bad syntax or an unknown name,
+    and for a rule longer than :data:`MAX_LENGTH` characters or nested deeper than :data:`MAX_DEPTH`
+    levels (a chain ``a + b + c`` is a level per operator: each one holds the rest)."""
+    expr = _Parser(rule).rule()
+    if _depth(expr) > MAX_DEPTH:
+        raise RuleError(rule, 0, f"the rule is nested deeper than {MAX_DEPTH} levels (each operator is one)", "error")
+    return Rule(expr, source=rule)
+
+
+def _depth(e: Expr) -> int:
+    """Levels of the tree under ``e``, counted without recursion (a long chain is a deep tree)."""
+    deepest = 0
+    stack: list[tuple[Expr, int]] = [(e, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if isinstance(node, (Neg, Not)):
+            stack.append((node.operand, d + 1))
+        elif isinstance(node, (Arith, Compare, BoolOp)):
+            stack += [(node.left, d + 1), (node.right, d + 1)]
+    return deepest
 
 
 def _walk(e: Expr) -> Iterable[Expr]:

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitreg.errors import ConfigError
+from gitreg.core import rules
+from gitreg.core.sidecar import MAX_BYTES, shape_problem
+from gitreg.errors import ConfigError, RuleError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,6 +35,8 @@ __all__ = [
     "KNOWN_KEYS",
     "STAGES_TOML",
     "RegistryConfig",
+    "rule_problems",
+    "toml_problem",
     "unknown_keys",
 ]
 
@@ -98,9 +102,15 @@ class RegistryConfig:
         """
         if not text:
             return cls()
+        problem = toml_problem(text)
+        if problem:
+            raise ConfigError(
+                f"the registry's gitreg.toml {problem}",
+                hint="fix the registry's gitreg.toml on main (gitreg init writes a commented example)",
+            )
         try:
             data = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise ConfigError(f"the registry's gitreg.toml is not valid TOML: {e}") from None
         stages = _table(data, "stages")
         parity = _table(data, "parity")
@@ -119,6 +129,36 @@ class RegistryConfig:
             max_plain_blob_bytes=_byte_count(limits, "max_plain_blob_bytes", DEFAULT_MAX_PLAIN_BLOB_BYTES),
             raw=data,
         )
+
+
+def toml_problem(text: str) -> str | None:
+    """Why a registry file's TOML ``text`` must not reach tomllib (too large, nested too deep, too
+    long a dotted key: a RecursionError or gigabytes there); None when it may.
+
+    The sidecar's caps (:data:`gitreg.core.sidecar.MAX_BYTES`, :func:`gitreg.core.sidecar.shape_problem`):
+    ``gitreg.toml`` and ``stages.toml`` arrive by pull request too, and nest no deeper than a sidecar.
+    """
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", errors="surrogatepass")) > MAX_BYTES:
+        return f"is larger than {MAX_BYTES} bytes"
+    return shape_problem(text)
+
+
+def rule_problems(cfg: RegistryConfig) -> list[str]:
+    """One line per gate rule of ``cfg`` that does not parse (the hook refuses such a ``gitreg.toml``,
+    ``check`` reports one already on main): gate and promote would refuse the rule only later."""
+    out = []
+    gates = cfg.raw.get("gates", {})
+    for stage, gate in gates.items() if isinstance(gates, Mapping) else ():
+        for i, rule in enumerate(gate.get("rules", []) if isinstance(gate, Mapping) else []):
+            try:
+                rules.parse(rule)
+            except RuleError as e:
+                shown = repr(rule) if len(rule) <= 60 else repr(rule[:57]) + "..."
+                where = (
+                    stage if stage and all(c.isascii() and (c.isalnum() or c in "_-") for c in stage) else repr(stage)
+                )
+                out.append(f"gitreg.toml: gates.{where}.rules[{i}] {shown}: {e.reason}")
+    return out
 
 
 def _bad(where: str, want: str, got: Any) -> ConfigError:

@@ -274,6 +274,7 @@ def from_dict(data: Mapping[str, Any], where: str = "model.toml") -> Sidecar:
         if not isinstance(f, Mapping):
             raise bad(f"[files.{fpath!r}] must be a table")
         _check_entry(bad, f"[files.{fpath!r}]", f.get("sha256"), f.get("size"))
+    _check_field_types(bad, model, sections)
     stored = [a.path for a in Sidecar(model={}, artifacts=artifacts, files=sections["files"]).stored_files()]
     if len(set(stored)) != len(stored):
         raise bad("two stored files share a path")
@@ -294,6 +295,38 @@ def _check_stored_path(bad: Any, where: str, path: Any) -> None:
     problem = file_path_problem(path) if isinstance(path, str) else "must be a string"
     if problem:
         raise bad(f"{where} path {path!r} {problem}")
+
+
+# Fields readers (cards, diffs, gates) take apart, with the type they need when present: a value of
+# another type is a corrupt sidecar (check exits 3), not a crash in whichever reader meets it first.
+_FIELD_TYPES: tuple[tuple[str, str, str], ...] = (
+    ("model", "task", "text"),
+    ("model", "framework", "text"),
+    ("model", "labels", "table"),
+    ("signature", "task", "text"),
+    ("signature", "inputs", "tables"),
+    ("signature", "outputs", "tables"),
+    ("signature", "classes", "list"),
+    ("lineage", "code", "table"),
+    ("lineage", "data", "tables"),
+)
+_WANT = {"text": "a string", "table": "a table", "list": "a list", "tables": "a list of tables"}
+
+
+def _check_field_types(bad: Any, model: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]]) -> None:
+    tables = {"model": model, **sections}
+    for section, key, kind in _FIELD_TYPES:
+        if key not in tables[section]:
+            continue
+        value = tables[section][key]
+        ok = {
+            "text": isinstance(value, str),
+            "table": isinstance(value, Mapping),
+            "list": isinstance(value, list),
+            "tables": isinstance(value, list) and all(isinstance(v, Mapping) for v in value),
+        }[kind]
+        if not ok:
+            raise bad(f"[{section}] {key} must be {_WANT[kind]}, got {type(value).__name__}")
 
 
 # Free text may break lines and indent; nothing else that steers a terminal (ESC, BEL, CR, backspace,

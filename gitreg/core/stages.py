@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import tomli_w
 
 from gitreg.core.refs import Kind
+from gitreg.core.settings import toml_problem
+from gitreg.core.sidecar import MAX_BYTES
 from gitreg.core.state import ModelState, TagRecord, fold
 from gitreg.errors import StageError
 
@@ -41,7 +43,7 @@ def policy(cfg: RegistryConfig, stage: str) -> StagePolicy:
     """The stage's settings from ``gitreg.toml``; an unknown stage names the known ones."""
     if stage not in cfg.stages:
         raise StageError(
-            f"unknown stage '{stage}': this registry's stages are {', '.join(cfg.stages) or 'none'}",
+            f"unknown stage {stage!r}: this registry's stages are {', '.join(cfg.stages) or 'none'}",
             hint="stages are listed in [stages] order in the registry's gitreg.toml",
         )
     raw = cfg.raw
@@ -66,22 +68,44 @@ def parse_stages(text: bytes | None, where: str = "") -> tuple[dict[str, dict[st
     if not text:
         return {}, []
     at = f" {where}" if where else ""
+    if len(text) > MAX_BYTES:
+        raise StageError(f"the registry's stages.toml{at} is larger than {MAX_BYTES} bytes")
     try:
-        data = tomllib.loads(text.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        decoded = text.decode("utf-8")
+        problem = toml_problem(decoded)
+        if problem:
+            raise StageError(f"the registry's stages.toml{at} {problem}")
+        data = tomllib.loads(decoded)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise StageError(f"the registry's stages.toml{at} is not valid TOML: {e}") from None
     out: dict[str, dict[str, str]] = {}
     problems: list[str] = []
     for model, stages in data.items():
         if not isinstance(stages, Mapping):
-            problems.append(f'stages.toml{at}: `{model}` must be a table of stage = "vX.Y.Z" lines')
+            problems.append(f'stages.toml{at}: `{_key(model)}` must be a table of stage = "vX.Y.Z" lines')
             continue
         for stage, value in stages.items():
             if isinstance(value, str) and value:
                 out.setdefault(model, {})[str(stage)] = value
             else:
-                problems.append(f'stages.toml{at}: {model}.{stage} = {value!r} is not a version string ("v1.2.0")')
+                problems.append(
+                    f'stages.toml{at}: {_key(model)}.{_key(stage)} = {_shown(value)} is not a version string ("v1.2.0")'
+                )
     return out, problems
+
+
+def _key(key: str) -> str:
+    """A key of stages.toml as a problem line shows it: as written when plain, else quoted (one line)."""
+    return key if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key) else repr(key)[:80]
+
+
+def _shown(value: object) -> str:
+    """A value in a problem line: its repr, cut short (a table of a thousand dotted parts is not shown whole)."""
+    try:
+        text = repr(value)
+    except RecursionError:  # a value nested past what repr recurses through (the caps keep this out)
+        text = f"<a nested {type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def read_stages(text: bytes | None) -> dict[str, dict[str, str]]:

@@ -34,7 +34,7 @@ def dumps(data: Mapping[str, Any], order: Mapping[str, Sequence[str]] | None = N
         if isinstance(value, (list, tuple)):
             if value and all(isinstance(v, Mapping) for v in value):  # an array of tables: [[path]]
                 return [walk(v, path) for v in value]
-            if any(isinstance(v, Mapping) for v in value):
+            if _holds_table(value):  # tables inside nested arrays: tomli_w's own layout
                 return list(value)
             key = f"__gitreg_{token}_{len(arrays)}__"
             arrays[key] = value
@@ -56,6 +56,12 @@ def dumps(data: Mapping[str, Any], order: Mapping[str, Sequence[str]] | None = N
                     line = line.replace(quoted, _inline(value))
         out.append(line)
     return "\n".join(out)
+
+
+def _holds_table(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return True
+    return isinstance(value, (list, tuple)) and any(_holds_table(v) for v in value)
 
 
 def _scalar(value: Any) -> str:

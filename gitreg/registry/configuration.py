@@ -63,7 +63,7 @@ def get(reg: Registry, key: str) -> Any:
         if not isinstance(node, dict) or part not in node:
             default = _default(parts)
             hint = f"gitreg uses the default, {default}" if default is not None else "see: gitreg config show"
-            raise ConfigError(f"gitreg.toml does not set {key}", hint=hint)
+            raise ConfigError(f"gitreg.toml does not set {_shown(key)}", hint=hint)
         node = node[part]
     return node
 
@@ -81,6 +81,7 @@ def set_value(reg: Registry, key: str, value: str) -> Change:
         import tomlkit
         from tomlkit.exceptions import TOMLKitError
 
+        _check_shape(old)
         try:
             doc = tomlkit.parse(old)
         except TOMLKitError as e:
@@ -94,7 +95,9 @@ def set_value(reg: Registry, key: str, value: str) -> Change:
             node = node[part]
             if not isinstance(node, dict):
                 where = ".".join(parts[: i + 1])
-                raise ConfigError(f"gitreg.toml: {where} is a value, not a table, so {key} cannot be set")
+                raise ConfigError(
+                    f"gitreg.toml: {_shown(where)} is a value, not a table, so {_shown(key)} cannot be set"
+                )
         node[parts[-1]] = parse_value(value)  # a fresh item per attempt: a lost race rebuilds the document
         return tomlkit.dumps(doc)
 
@@ -171,6 +174,9 @@ def parse_value(value: str) -> Any:
     from tomlkit.exceptions import TOMLKitError
 
     if "\n" not in value and "\r" not in value:
+        problem = settings.toml_problem(f"v = {value}")
+        if problem:  # tomlkit recurses once per level, as tomllib does
+            raise ConfigError(f"the value {value[:40]!r}... {problem}; nothing was written")
         try:
             doc = tomlkit.parse(f"v = {value}")
         except TOMLKitError:
@@ -207,10 +213,24 @@ def _commit(reg: Registry, change: Callable[[str], str], message: str, strict_ke
     return Change(commit, new, tuple(warnings))
 
 
+def _shown(key: str) -> str:
+    """A dotted key in a message: as typed when it is plain, else quoted (a line break in it would
+    split the error line, and what followed it could pass for a ``hint:``)."""
+    plain = key.isascii() and key.isprintable() and not any(c.isspace() or c in "'\"" for c in key)
+    return key if plain and key else repr(key)
+
+
+def _check_shape(text: str) -> None:
+    problem = settings.toml_problem(text)
+    if problem:
+        raise ConfigError(f"the registry's gitreg.toml {problem}", hint="fix it: gitreg config edit")
+
+
 def _load(text: str) -> dict[str, Any]:
+    _check_shape(text)
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, RecursionError) as e:
         raise ConfigError(
             f"the registry's gitreg.toml is not valid TOML: {e}", hint="fix it: gitreg config edit"
         ) from None
@@ -218,8 +238,8 @@ def _load(text: str) -> dict[str, Any]:
 
 def _load_or_empty(text: str | None) -> dict[str, Any]:
     try:
-        return tomllib.loads(text) if text else {}
-    except tomllib.TOMLDecodeError:
+        return tomllib.loads(text) if text and not settings.toml_problem(text) else {}
+    except (tomllib.TOMLDecodeError, RecursionError):
         return {}
 
 
@@ -241,7 +261,7 @@ def _unknown(key: str, known: tuple[str, ...]) -> ConfigError:
     hint = f"did you mean {(parent + '.') if parent else ''}{close[0]}?" if close else None
     if hint is None and known:
         hint = f"{'[' + parent + ']' if parent else 'gitreg.toml'} takes: {', '.join(known)}"
-    return ConfigError(f"gitreg.toml: unknown key {key}: {why}; nothing was written", hint=hint)
+    return ConfigError(f"gitreg.toml: unknown key {_shown(key)}: {why}; nothing was written", hint=hint)
 
 
 def _default(parts: list[str]) -> str | None:

@@ -135,7 +135,7 @@ def apply(reg: Registry) -> list[HistoryEvent]:
     cfg = reg.config()
     for _, stage, _ in plan_apply(desired, states):
         if stage not in cfg.stages:
-            raise UsageError(f"stages.toml uses unknown stage '{stage}' (known: {', '.join(cfg.stages)})")
+            raise UsageError(f"stages.toml uses unknown stage {stage!r} (known: {', '.join(cfg.stages)})")
     events = [_tag_only(reg, model, stage, version) for model, stage, version in plan_apply(desired, states)]
     return [e for e in events if e is not None]
 

@@ -11,7 +11,8 @@ the rejection message the pusher sees as ``remote:`` lines:
 * ``version-tag``: a pushed version tag ``name@vX.Y.Z+build`` whose semver precedence equals that of
   another version tag of the model (there already or in the same push): build metadata does not
   make a new version, and ``name@vX.Y.Z`` must name exactly one artifact;
-* ``stage-tag``: a pushed stage tag (``name#stage#N``, ``name#stage!#N``, legacy ``name#stage``) is
+* ``stage-tag``: a pushed stage tag (``name#stage#N``, ``name#stage!#N``, legacy ``name#stage``) writes
+  its counter without leading zeros (``#007`` and ``#7`` would be two tags of one event), is
   annotated and points, once peeled, at a commit that a version tag ``name@vX.Y.Z`` of the *same*
   model already names or names in the same push. An assignment to a version whose deregistration
   (``name@vX.Y.Z!``) is already in the registry is refused too: GTO and gitreg ignore it, so the
@@ -28,7 +29,8 @@ the rejection message the pusher sees as ``remote:`` lines:
 * ``evaluation``: an update of ``refs/gitreg/*`` other than a fast-forward of
   ``refs/gitreg/evaluations/<name>/v<version>`` by single-parent commits descending from that
   version's commit and changing only ``models/<name>/model.toml`` and ``README.md``;
-* ``config``: the ``gitreg.toml`` pushed to main parses, every value of its type. One already on
+* ``config``: the ``gitreg.toml`` pushed to main parses (within the sidecar's size and nesting caps),
+  every value of its type, every gate rule. One already on
   main that does not (written before this rule) is read as the defaults, so its fix can be pushed.
 """
 
@@ -40,8 +42,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gitreg.core import sidecar as sidecar_mod
-from gitreg.core.refs import Kind, TagEvent, Version, parse_tag
-from gitreg.core.settings import RegistryConfig
+from gitreg.core.refs import Kind, TagEvent, Version, format_tag, parse_tag
+from gitreg.core.settings import RegistryConfig, rule_problems
 from gitreg.core.state import date_problem, horizon_of
 from gitreg.errors import GitregError
 from gitreg.store import lfs
@@ -153,9 +155,11 @@ def _config_errors(updates: list[tuple[str, str, str]], git: Git) -> list[str]:
         if old != ZERO and raw == git.read_blob(f"{old}:gitreg.toml"):
             continue
         try:
-            RegistryConfig.parse(raw.decode("utf-8", errors="replace") if raw else None)
+            cfg = RegistryConfig.parse(raw.decode("utf-8", errors="replace") if raw else None)
         except GitregError as e:
             errors.append(f"config: {e.message}")
+            continue
+        errors += [f"config: {p}" for p in rule_problems(cfg)]
     return errors
 
 
@@ -337,7 +341,12 @@ def _stage_tag_errors(updates: list[tuple[str, str, str]], git: Git) -> list[str
         ev = pushed[t][0]
         annotated, commit = peeled[t]
         here = versions_at[ev.name].get(commit or "", set())
-        if not annotated:
+        if ev.counter is not None and t.rpartition("#")[2] != str(ev.counter):
+            errors.append(
+                f"stage-tag: {t} writes its counter with leading zeros: {format_tag(ev)} is the same event "
+                "(one counter, one spelling)"
+            )
+        elif not annotated:
             errors.append(f"stage-tag: {t} is a lightweight tag: registry tags must be annotated (git tag -a)")
         elif commit is None:
             errors.append(f"stage-tag: {t} does not point at a commit")
@@ -357,7 +366,7 @@ def run_pre_receive() -> int:
     git_dir = Path(os.environ.get("GIT_DIR", ".")).resolve()
     errors = pre_receive(sys.stdin.read().splitlines(), Git(git_dir))
     for e in errors:
-        print(f"gitreg: REJECT {e}", file=sys.stderr)
+        print(f"gitreg: REJECT {_one_line(e)}", file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -370,8 +379,17 @@ def main(argv: list[str]) -> int:
     try:
         return run_pre_receive()
     except GitregError as e:
-        print(f"gitreg: REJECT {e.message}", file=sys.stderr)
+        print(f"gitreg: REJECT {_one_line(e.message)}", file=sys.stderr)
         return 1
+    except Exception as e:  # a bug must still refuse the push, in one line the pusher can read
+        if os.environ.get("GITREG_DEBUG"):
+            raise
+        print(f"gitreg: REJECT the hook failed ({type(e).__name__}: {_one_line(str(e))})", file=sys.stderr)
+        return 1
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 # Shims written while the package's layers were being laid out ran `-m gitreg.store.hook`: keep them working.

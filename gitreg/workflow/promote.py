@@ -8,8 +8,9 @@ with another promotion stops instead of promoting over a result it never saw (``
 
 from __future__ import annotations
 
+from gitreg.core.refs import parse_reference
 from gitreg.core.stages import policy, previous_holder
-from gitreg.errors import GateFailed, ModelNotFound, StageError, UsageError
+from gitreg.errors import GateFailed, InvalidName, ModelNotFound, StageError, UsageError
 from gitreg.registry import promotion
 from gitreg.registry.registry import Registry
 from gitreg.registry.values import HistoryEvent
@@ -76,6 +77,8 @@ def rollback(
     if force and not reason:
         raise UsageError("--force needs --reason: skipping gates is recorded with who and why")
     promotion.check_reason(reason)
+    model_name(name)
+    policy(reg.config(), stage)  # an unknown stage says so, as promote and demote do
     if to is None:
         st = reg.backend.states(reg.backend.view(), name).get(name)
         if st is None:
@@ -93,5 +96,15 @@ def rollback(
 
 def demote(reg: Registry, name: str, stage: str, reason: str | None = None, sign: bool = False) -> HistoryEvent:
     """Take ``stage`` away from its holder (GTO's unassign tag); ``sign`` signs the unassign tags."""
+    model_name(name)
     policy(reg.config(), stage)
     return promotion.unassign(reg, name, stage, reason, sign=sign)
+
+
+def model_name(name: str) -> str:
+    """``name`` when it names a model as a reference would (GTO's names too); InvalidName otherwise,
+    before any lookup, so no error echoes a name that is not one."""
+    ref = parse_reference(name)  # InvalidReference for text that is no name at all
+    if not ref.is_latest or ref.name != name:
+        raise InvalidName(f"invalid model name {name!r}: give the model's name alone, e.g. digits")
+    return name
