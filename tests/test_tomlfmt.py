@@ -77,10 +77,10 @@ def test_gate_values_are_shown_to_a_sensible_precision_but_never_misleadingly() 
     from gitreg.core.verdict import evaluate_all
 
     rows = evaluate_all(
-        ["eval.accuracy >= 0.8", "eval.f1 >= 0.9"], {"eval": {"accuracy": 0.8407407407407408, "f1": 0.89999999}}
+        ["eval.accuracy >= 0.8", "eval.f1 >= 0.9"], {"eval": {"accuracy": 0.8407407407407408, "f1": 0.8999999999}}
     ).rows()
-    assert rows[0][1:3] == ("0.8407", "0.8")  # the stored value keeps every digit; the table shows four
-    assert rows[1][1] == "0.89999999" and rows[1][3].startswith("fail")  # not "0.9 >= 0.9: fail"
+    assert rows[0][1:3] == ("0.840741", "0.8")  # the stored value keeps every digit; the table shows six
+    assert rows[1][1] == "0.8999999999" and rows[1][3].startswith("fail")  # not "0.9 >= 0.9: fail"
 
 
 def test_tables_inside_nested_arrays_round_trip() -> None:

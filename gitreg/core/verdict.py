@@ -116,19 +116,24 @@ def _describe(v: Any) -> str:
 
 
 def _show(v: Any, against: Any = None) -> str:
-    """``v`` for a person: floats to 4 significant digits (the stored value keeps them all), more
-    when that would make it look equal to the value it is compared with (``against``) but is not."""
+    """``v`` for a person: floats to 6 significant digits (the stored value keeps them all; a whole
+    number stays ``1.0``), more when that would make it look equal to the value it is compared with
+    (``against``) but is not."""
     if v is None:
         return ""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        short = f"{v:.4g}"
+        short = _short(v)
         other = against if isinstance(against, (int, float)) and not isinstance(against, bool) else None
-        if other is not None and v != other and short == f"{float(other):.4g}":
+        if other is not None and v != other and short == _short(float(other)):
             return repr(v)
         return short
     return str(v)
+
+
+def _short(v: float) -> str:
+    return f"{v:.1f}" if v.is_integer() and abs(v) < 1e16 else f"{v:.6g}"
 
 
 class _Evaluator:

@@ -175,10 +175,41 @@ class Backend:
         if is_offline() and not self.location.is_local:
             return
         with self.lock(git.git_dir.with_suffix(".lock")):
-            # Wildcards: an empty remote (no main yet) is not an error, just nothing to fetch.
-            git.fetch("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*", "+refs/gitreg/*:refs/gitreg/*")
+            self._fetch_changes(git)
             git.pack_loose_tags()  # the cache is read with for-each-ref too, and gc never runs in it
             (git.git_dir / FETCHED_MARK).touch()  # `gitreg cache info` and offline reads say "as of" it
+
+    @staticmethod
+    def _fetch_changes(git: Git) -> None:
+        """Bring the cache to the remote's refs. One ``ls-remote`` says what changed: nothing (the
+        common read: no fetch at all, ~3x cheaper than a no-op fetch at 100,000 tags), a few refs
+        (fetched by name, negotiating from main only: a fetch that compares every tag costs seconds
+        there), or many (one wildcard fetch). Refs gone from the remote are removed, as --prune does."""
+        remote = git.ls_remote("refs/heads/*", "refs/tags/*", "refs/gitreg/*")
+        listed = git.out(
+            "for-each-ref", "--format=%(refname) %(objectname)", "refs/remotes/origin", "refs/tags", "refs/gitreg"
+        )
+        local = dict(line.split(" ", 1) for line in listed.split("\n") if line)
+
+        def here(ref: str) -> str:
+            return "refs/remotes/origin/" + ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else ref
+
+        mine = {here(r): oid for r, oid in remote.items()}
+        changed = [r for r, oid in remote.items() if local.get(here(r)) != oid]
+        gone = [r for r in local if r not in mine and r != "refs/remotes/origin/HEAD"]
+        if len(changed) > 256 or not local:
+            git.fetch("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*", "+refs/gitreg/*:refs/gitreg/*")
+            return
+        if changed:
+            tip = ["--negotiation-tip=refs/remotes/origin/main"] if "refs/remotes/origin/main" in local else []
+            p = git.run(
+                "fetch", "--quiet", "--no-write-fetch-head", *tip, "origin", *[f"+{r}:{here(r)}" for r in changed],
+                check=False,
+            )  # fmt: skip
+            if p.returncode != 0:
+                raise_remote_error(git.argv("fetch", "origin"), p.returncode, p.stderr, remote_url=git.remote_url())
+        if gone:
+            git.run("update-ref", "--stdin", input="".join(f"delete {r}\n" for r in gone))
 
     @contextmanager
     def objects_lock(self, shared: bool = True) -> Iterator[None]:

@@ -388,6 +388,18 @@ class Git:
         if p.returncode != 0:
             raise_remote_error(self.argv("fetch", remote), p.returncode, p.stderr, remote_url=self.remote_url())
 
+    def ls_remote(self, *patterns: str, remote: str = "origin") -> dict[str, str]:
+        """``{ref: object id}`` of the remote's refs matching ``patterns`` (no peeled ``^{}`` lines)."""
+        p = self.run("ls-remote", "--refs", remote, *patterns, check=False)
+        if p.returncode != 0:
+            raise_remote_error(self.argv("ls-remote", remote), p.returncode, p.stderr, remote_url=self.remote_url())
+        out = {}
+        for line in p.stdout.split("\n"):
+            oid, _, ref = line.partition("\t")
+            if ref:
+                out[ref] = oid
+        return out
+
     def remote_url(self, remote: str = "origin") -> str:
         return self.get_config(f"remote.{remote}.url") or remote
 
