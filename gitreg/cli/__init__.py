@@ -9,6 +9,7 @@ from gitreg.cli import (  # noqa: F401  (registers)
     commands_config,
     commands_eval,
     commands_misc,
+    commands_site,
     commands_stages,
     commands_team,
     commands_versions,

@@ -26,11 +26,18 @@ from gitreg.errors import UsageError
     metavar="SPEC",
     help="What the workflow pip-installs (default: the spec given before, else gitreg==this version).",
 )
+@click.option(
+    "--pages",
+    is_flag=True,
+    help="With --github: also commit .github/workflows/gitreg-pages.yml (the registry's site on GitHub Pages).",
+)
 @registry_option
-def init(github: bool, pip_spec: str | None, registry: str | None) -> None:
+def init(github: bool, pip_spec: str | None, pages: bool, registry: str | None) -> None:
     """Create a registry (a bare git repo with LFS); does nothing if it exists."""
     if pip_spec is not None and not github:
         raise UsageError("--pip-spec goes with --github")
+    if pages and not github:
+        raise UsageError("--pages goes with --github", hint="gitreg init --github --pages")
     reg = open_registry(registry)
     if github:
         from gitreg.workflow import github as gh
@@ -39,7 +46,8 @@ def init(github: bool, pip_spec: str | None, registry: str | None) -> None:
     output.render_init(reg.init(), reg.url)
     if github:
         kept = gh.kept_spec(reg) if pip_spec is None else None
-        output.render_workflow(gh.WORKFLOW_PATH, gh.install(reg, pip_spec if kept is None else kept), kept)
+        written = ", ".join(gh.paths(reg, pages))
+        output.render_workflow(written, gh.install(reg, pip_spec if kept is None else kept, pages=pages), kept)
 
 
 @cli.command()
