@@ -169,14 +169,9 @@ class Registry:
         st = self.backend.model(self.backend.states(view, name), name)
         assert view is not None
         lo, hi = self._when(view, since, "--since"), self._when(view, until, "--until")
-        evaluated = [
-            (ts, HistoryEvent(iso(ts), "evaluation", name, ver, None, git_ref, commit, an, ae, subject))
-            for ts, ver, git_ref, commit, an, ae, subject in records.history(view.git, name, view.main)
-        ]
-        tagged = [(e.time, history_event(e)) for e in st.events]
         return [
             ev
-            for ts, ev in sorted(tagged + evaluated, key=lambda p: p[0])  # stable: tag order kept
+            for ts, ev in self._timed_history(view, st)
             if (lo is None or ts >= lo) and (hi is None or ts <= hi) and (stage is None or ev.stage == stage)
         ]
 
@@ -195,16 +190,60 @@ class Registry:
             return int(p.stdout.strip())
         return parse_when(at, option)
 
-    def _with_sidecars(
-        self, view: View | None, st: ModelState, vs: Sequence[VersionState], overlay: bool = True
-    ) -> builtins.list[ModelVersion]:
-        """``vs`` with their sidecars; ``overlay``: with each version's newest recorded evaluation."""
-        assert view is not None
+    def read_models(
+        self, names: Sequence[str] | None = None
+    ) -> dict[str, tuple[builtins.list[ModelVersion], builtins.list[HistoryEvent]]]:
+        """Each model's versions (with sidecars, as :meth:`versions`) and history (as :meth:`history`),
+        read in bulk: one ``for-each-ref`` of every tag and one ``cat-file`` for every sidecar, where
+        a model at a time costs about five git processes (``gitreg site`` of 100 models reads this way).
+        A name with no version gets empty lists."""
+        view = self.backend.view()
+        states = self.backend.states(view) if view is not None else {}
+        chosen = sorted(states) if names is None else list(names)
+        out: dict[str, tuple[builtins.list[ModelVersion], builtins.list[HistoryEvent]]] = {}
+        if view is None:
+            return {n: ([], []) for n in chosen}
         with view.git.cat_file() as cf:
-            specs = [f"refs/tags/{v.tag}:models/{st.name}/model.toml" for v in vs]
-            extra = records.overlay_specs(st.name, [v.version for v in vs]) if overlay else []
+            for n in chosen:
+                st = states.get(n)
+                if st is None or not st.versions:
+                    out[n] = ([], [])
+                    continue
+                found = sorted(st.versions.values(), key=lambda v: Version.parse(v.version))
+                events = [ev for _, ev in self._timed_history(view, st)]
+                out[n] = (self._with_sidecars(view, st, found, cf=cf), events)
+        return out
+
+    @staticmethod
+    def _timed_history(view: View, st: ModelState) -> builtins.list[tuple[int, HistoryEvent]]:
+        """(time, event) of every tag event and recorded evaluation of ``st``'s model, oldest first."""
+        name = st.name
+        evaluated = [
+            (ts, HistoryEvent(iso(ts), "evaluation", name, ver, None, git_ref, commit, an, ae, subject))
+            for ts, ver, git_ref, commit, an, ae, subject in records.history(view.git, name, view.main)
+        ]
+        tagged = [(e.time, history_event(e)) for e in st.events]
+        return sorted(tagged + evaluated, key=lambda p: p[0])  # stable: tag order kept
+
+    def _with_sidecars(
+        self,
+        view: View | None,
+        st: ModelState,
+        vs: Sequence[VersionState],
+        overlay: bool = True,
+        cf: CatFile | None = None,
+    ) -> builtins.list[ModelVersion]:
+        """``vs`` with their sidecars; ``overlay``: with each version's newest recorded evaluation;
+        ``cf``: a cat-file process to use (else one for this call)."""
+        assert view is not None
+        specs = [f"refs/tags/{v.tag}:models/{st.name}/model.toml" for v in vs]
+        extra = records.overlay_specs(st.name, [v.version for v in vs]) if overlay else []
+        if cf is None:
+            with view.git.cat_file() as own:
+                blobs = own.get_many(specs + extra, max_size=sidecar_mod.MAX_BYTES)
+        else:
             blobs = cf.get_many(specs + extra, max_size=sidecar_mod.MAX_BYTES)
-            blobs += [None] * (len(vs) - len(extra))
+        blobs += [None] * (len(vs) - len(extra))
         out = []
         for v, blob, rec in zip(vs, blobs, blobs[len(vs) :]):
             sc = own_sidecar(blob, v, st.name)
