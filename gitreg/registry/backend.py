@@ -146,12 +146,13 @@ class Backend:
                 tmp = _fresh_dir(path)
                 try:
                     # Every git blob of a registry is small (artifacts are LFS pointers), so the clone
-                    # takes them all except oversized strays: no lazy fetch per sidecar later.
+                    # takes them all except oversized strays: no lazy fetch per sidecar later. Tags come
+                    # with the clone, packed (at 100,000 tags: 31 s, where fetching them after a
+                    # tagless clone wrote 100,200 loose refs to pack: 55 s).
                     p = Git(tmp).run(
                         "clone",
                         "--bare",
                         "--quiet",
-                        "--no-tags",
                         "--filter=blob:limit=1m",
                         self.url,
                         str(tmp),
