@@ -36,6 +36,10 @@ credentials listed in the htpasswd file (crypt(3) hashes, ``openssl passwd -5``)
 without them, except giftless's pre-signed ``/info/lfs/objects/storage/`` URLs (giftless checks
 their own short-lived JWT); LFS API requests are passed on with the ``Authorization`` header the
 proxy holds for giftless (``GITSRV_LFS_AUTHORIZATION``), git requests with ``REMOTE_USER`` set.
+
+Opt-in, for measuring what goes over the wire: with ``GITSRV_BYTE_LOG=<file>`` every request, once
+its response is sent, appends one tab-separated line to that file (:func:`count_bytes`); without
+it nothing changes.
 """
 
 from __future__ import annotations
@@ -212,8 +216,60 @@ def app_from_env() -> WSGIApp:
         threading.Thread(target=_exit_on_stdin_eof, daemon=True).start()
     if os.environ.get("GITSRV_HTPASSWD"):
         htpasswd = Path(os.environ["GITSRV_HTPASSWD"])
-        return make_proxy_app(Path(os.environ["GITSRV_GIT_ROOT"]), htpasswd, os.environ["GITSRV_LFS_AUTHORIZATION"])
-    return make_app(Path(os.environ["GITSRV_GIT_ROOT"]), Path(os.environ["GITSRV_LFS_ROOT"]))
+        app = make_proxy_app(Path(os.environ["GITSRV_GIT_ROOT"]), htpasswd, os.environ["GITSRV_LFS_AUTHORIZATION"])
+    else:
+        app = make_app(Path(os.environ["GITSRV_GIT_ROOT"]), Path(os.environ["GITSRV_LFS_ROOT"]))
+    if os.environ.get("GITSRV_BYTE_LOG"):
+        return count_bytes(app, Path(os.environ["GITSRV_BYTE_LOG"]))
+    return app
+
+
+BYTE_LOG_FIELDS = ("kind", "method", "path", "status", "request_body", "response_body", "request_head", "response_head")
+
+
+def count_bytes(app: WSGIApp, log: Path) -> WSGIApp:
+    """Wrap ``app`` to append, per request, one line of :data:`BYTE_LOG_FIELDS` (tab-separated) to ``log``.
+
+    ``kind`` is ``lfs`` (the LFS API and its storage URLs) or ``git``; the body counts are bytes as
+    the app reads and yields them (waitress has already de-chunked request bodies); the ``head``
+    counts estimate the HTTP/1.1 request and status lines plus headers (``Name: value\r\n`` each).
+    """
+    lock = threading.Lock()
+
+    def counted(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        query = environ.get("QUERY_STRING", "")
+        head: dict[str, Any] = {"response": 0, "status": "-"}
+        request_head = len(f"{environ.get('REQUEST_METHOD', '')} {path}{'?' + query if query else ''} HTTP/1.1\r\n")
+        for key, value in environ.items():
+            if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                request_head += len(key.removeprefix("HTTP_")) + len(str(value)) + 4
+        request_body = int(environ.get("CONTENT_LENGTH") or 0)
+
+        def counting_start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            head["status"] = status.split(" ", 1)[0]
+            head["response"] = len(f"HTTP/1.1 {status}\r\n") + sum(len(k) + len(v) + 4 for k, v in headers) + 2
+            return start_response(status, headers, *exc)
+
+        def stream() -> Iterator[bytes]:
+            sent = 0
+            body = app(environ, counting_start_response)
+            try:
+                for block in body:
+                    sent += len(block)
+                    yield block
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+                kind = "lfs" if "/info/lfs/" in path else "git"
+                line = (kind, environ.get("REQUEST_METHOD", ""), path, head["status"], request_body, sent)
+                with lock, log.open("a") as f:
+                    f.write("\t".join(map(str, (*line, request_head, head["response"]))) + "\n")
+
+        return stream()
+
+    return counted
 
 
 def _pump(source: BinaryIO, sink: IO[bytes], length: int) -> None:
