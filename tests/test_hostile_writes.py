@@ -17,7 +17,7 @@ import pytest
 from gitreg import Registry, api
 from gitreg.core.sidecar import check_text, control_char
 from gitreg.errors import MetadataError
-from tests.support.cli import invoke, one_error_line
+from tests.support.cli import invoke, one_error_line, run_cli
 from tests.support.repo import git
 
 TITLE, CLEAR = "\x1b]0;pwned\x07", "\x1b[2J"
@@ -175,3 +175,29 @@ def test_a_dataset_file_name_with_control_characters_is_refused(
     r = invoke("dataset", "push", str(f), "--name", "holdout", "--registry", str(registry_path))
     assert r.exit_code == 1 and "dataset file name" in one_error_line(r.stderr), r.stderr
     assert refs(registry_path) == before and lfs_objects(registry_path) == []
+
+
+def test_a_control_character_in_a_pushed_file_name_is_stored_escaped(
+    registry: Registry, registry_path: Path, onnx_file, tmp_path: Path
+) -> None:
+    """The recorded command line is gitreg's own writing: an argument's ESC is kept as ``\\x1b``."""
+    odd = tmp_path / "model\x1b[2J.onnx"
+    odd.write_bytes(onnx_file().read_bytes())
+    p = run_cli("push", str(odd), "--name", "m", "--registry", str(registry_path))
+    assert p.returncode == 0, p.stderr
+    command = registry.show("m").sidecar.lineage["command"]
+    assert "\x1b" not in command and "model\\x1b[2J.onnx" in command
+
+
+def test_a_line_break_in_a_stages_toml_value_stays_inside_its_problem_line(
+    registry: Registry, registry_path: Path, onnx_file
+) -> None:
+    from tests.support.fuzz import commit_on_main
+
+    registry.push_files([onnx_file()], "m", version="1.0.0")
+    commit_on_main(registry_path, {"stages.toml": b'[m]\nstaging = "v1.0.0\\nproblem: all is well"\n'})
+    p = run_cli("check", "--registry", str(registry_path))  # a stage no tag gives yet: a warning
+    assert p.returncode == 0, p.stdout + p.stderr
+    shown = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.strip()]
+    assert not any(ln.startswith("problem: all is well") for ln in shown), shown
+    assert any("\\nproblem: all is well" in ln for ln in shown), shown

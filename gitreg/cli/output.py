@@ -82,14 +82,20 @@ def usage_error(message: str, command_path: str) -> None:
     error(text, f"{command_path} --help")
 
 
+def one_line(text: str) -> str:
+    """A report line that stays one line: a line break inside it (a value someone else wrote, quoted
+    into a problem) is shown as ``\n``, so it can never forge the next ``problem:``/``hint:`` line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def warnings(texts: Iterable[str]) -> None:
     for w in texts:
-        echo(f"warning: {w}", err=True)
+        echo(f"warning: {one_line(w)}", err=True)
 
 
 def problems(texts: Iterable[str], err: bool = False) -> None:
     for p in texts:
-        echo(f"problem: {p}", err=err)
+        echo(f"problem: {one_line(p)}", err=err)
 
 
 def append_summary(path: str, markdown: str) -> None:

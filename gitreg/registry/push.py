@@ -78,9 +78,11 @@ def push_files(
     lineage: dict[str, Any] = {
         "code": work_tree_info(Path.cwd()),
         "data": [metadata.data_fingerprint(d) for d in data],
-        "command": strip_credentials(
-            command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
-        ),  # a --registry https://user:token@… must not live on in every sidecar
+        # a --registry https://user:token@… must not live on in every sidecar, nor a control character
+        # of an argument (a file name) reach every reader's terminal: shown as \xNN, as output escapes it
+        "command": _visible(
+            strip_credentials(command if command is not None else shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
+        ),
         "parent": parent_ref,
     }
     backend.ensure_writable()
@@ -169,6 +171,10 @@ def push_files(
     return ModelVersion(
         name, w.version, w.tag, w.commit, iso(w.when), ident.name, ident.email, sidecar=written.get(w.tag)
     )
+
+
+def _visible(text: str) -> str:
+    return "".join(f"\\x{ord(c):02x}" if sidecar_mod.control_char(c) else c for c in text)
 
 
 def next_version(st: ModelState | None, bump: str | None, has_metrics: bool) -> Version:
