@@ -227,7 +227,9 @@ def test_load_with_a_full_cache(
         gitreg.load("m", registry=str(registry_path))
     assert caught.value.exit_code == 1
     assert caught.value.mount == str(cache_fs)
-    assert [q for q in cache_fs.rglob("*") if q.is_file()] == []
+    # no partial or temporary file; the (empty) lock file loads share with `cache prune` may stay
+    left = [q for q in cache_fs.rglob("*") if q.is_file() and not (q.suffix == ".lock" and q.stat().st_size == 0)]
+    assert left == []
 
 
 def test_disk_full_helpers_name_the_mount_point(tmpfs: Callable[[str, str], Path]) -> None:

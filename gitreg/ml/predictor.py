@@ -110,7 +110,7 @@ def arrange(specs: Sequence[Mapping[str, Any]], given: Any, what: str = "X") -> 
             (
                 str(c),
                 given[c].to_numpy(dtype=np.float64, na_value=np.nan)
-                if is_nullable(given[c].dtype)
+                if is_nullable(getattr(given[c], "dtype", None))
                 else given[c].to_numpy(),
             )
             for c in given.columns
