@@ -108,12 +108,11 @@ class Line:
 @contextmanager
 def progress(enabled: bool = True) -> Iterator[None]:
     """Show the block's transfers and long steps on stderr, if enabled and stderr is a terminal."""
-    from gitreg.ml import runtime
-
     stream = sys.stderr
     if not enabled or not stream.isatty():
         yield
         return
+    from gitreg.ml import runtime  # numpy with it (~0.1 s): only for a terminal that shows steps
     line = Line(stream, delay=delay_from_env())
     stop = threading.Event()
 
