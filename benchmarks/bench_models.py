@@ -8,8 +8,10 @@
     The model is built (random init) before the timer starts in both. Models: a ResNet-50-class
     net (bottleneck blocks [3, 4, 6, 3], widths 64..2048, 224x224 input, ~25.6M params) and a
     BERT-base-sized encoder (``BertModel(BertConfig())``: 12 layers, 768 hidden, ~110M params).
-    Printed: both times and peaks, the ratio gitreg / export alone, and what gitreg adds over the
-    exporter against the target "<= 1.5x the model's size" (float32 parameter bytes).
+    Printed: both times and peaks, the peak of gitreg's process during each step it announces
+    (``gitreg.ml.runtime.stage``: TorchScript, ONNX export, each parity runtime), the ratio gitreg /
+    export alone, and what gitreg adds over the exporter against the target "<= 1.5x the model's
+    size" (float32 parameter bytes).
 (b) ``eval``: ``gitreg eval`` on 10,000 tokenised sequences (random token ids, length 64) of a small
     BERT-style classifier (``BertForSequenceClassification``, 2 layers, 128 hidden) against an eager
     torch ``DataLoader`` loop at batch 32: same weights, same data, each side in its own process.
@@ -109,13 +111,25 @@ params = sum(p.numel() for p in model.parameters())
 CHILD_GITREG = (
     BUILD
     + r"""
-import json
+import json, threading
 import gitreg
+from gitreg.ml import runtime
 reg = sys.argv[3]
+# peak RSS of this process per step gitreg announces (gitreg.ml.runtime.stage), sampled every 10 ms
+step, peaks, done = ["before export"], {}, threading.Event()
+def rss_mb():
+    with open("/proc/self/status") as f:
+        return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS")) / 1024
+def sample():
+    while not done.wait(0.01):
+        peaks[step[0]] = max(peaks.get(step[0], 0.0), rss_mb())
+threading.Thread(target=sample, daemon=True).start()
 t = time.perf_counter()
-mv = gitreg.push(model, kind, example_inputs=x, registry=reg)
+with runtime.reporting(lambda what: step.__setitem__(0, what or "between steps, then the push")):
+    mv = gitreg.push(model, kind, example_inputs=x, registry=reg)
 wall = time.perf_counter() - t
-print(json.dumps({"wall": wall, "params": params, "ref": str(getattr(mv, "ref", mv))}))
+done.set()
+print(json.dumps({"wall": wall, "params": params, "ref": str(getattr(mv, "ref", mv)), "steps": peaks}))
 """
 )
 
@@ -172,6 +186,8 @@ def part_models(kind: str, root: Path, quick: bool, runs: int) -> None:
         g_walls.append(res["wall"])
         g_rss.append(rss)
         print(f"  run {i + 1}: gitreg.push (export+parity+push) {res['wall']:7.1f} s  peak {rss:7.0f} MB", res["ref"])
+        for what, mb in res.get("steps", {}).items():
+            print(f"         peak RSS while {what:<44} {mb * 1024 * 1024 / common.MB:7.0f} MB")
         shutil.rmtree(reg, ignore_errors=True)
         (root / f"{kind}-{i}.onnx").unlink(missing_ok=True)
     gw, ew = common.med(g_walls), common.med(e_walls)

@@ -27,7 +27,7 @@ from gitreg.errors import ExportError, InputError, MissingDependency
 from gitreg.ml import converters, tabular
 from gitreg.ml.arrays import numeric_array
 from gitreg.ml.parity import sliced
-from gitreg.ml.runtime import Exported, as_tuple, one_line, ort_runner, ort_session, plain
+from gitreg.ml.runtime import Exported, as_tuple, holding, one_line, ort_runner, ort_session, plain, resource_of
 
 # Libraries whose scikit-learn-API models skl2onnx converts only with onnxmltools' converters.
 ML_OPSET_HINT = re.compile(r"target_opset=\{'ai\.onnx\.ml': (\d+)\}")
@@ -143,6 +143,9 @@ def export_sklearn(
     versions = f"skl2onnx {skl2onnx.__version__} scikit-learn {sklearn.__version__}"
     for lib in converters.libraries(model):
         versions += f" {lib} {converters.version_of(lib)}"
+    # one session for both runs, made from the file when parity reaches it and released after
+    session = ort_runner(onnx_path, out_index, lazy=True)
+    ort = holding(_cast_for(onx, session), resource_of(session))
     return Exported(
         framework="sklearn",
         files=[onnx_path],
@@ -150,8 +153,8 @@ def export_sklearn(
         reference="sklearn",
         runners={
             "sklearn": original,
-            "onnxruntime": _cast_for(onx, ort_runner(onnx_path, out_index)),
-            "onnxruntime_sliced": sliced(_cast_for(onx, ort_runner(onnx_path, out_index))),
+            "onnxruntime": ort,
+            "onnxruntime_sliced": sliced(ort),
         },
         signature=sig,
         artifact_info={"onnx": {"exporter": f"{versions} (zipmap=False)"}},

@@ -8,16 +8,27 @@ push stores as LFS objects too). Inputs may be named (a dict), outputs a tuple, 
 ``ModelOutput``: the model then runs behind :func:`adapter` (tensors in, a flat tuple out). The
 runners handed back (eager, TorchScript from the saved file, onnxruntime) are what
 :mod:`gitreg.ml.parity` compares. torch is imported inside the functions.
+
+Memory: each big object is gone before the next is made. The traced module is dropped once saved;
+the ONNX file is streamed tensor by tensor (:func:`save_onnx`), the weights first, and the exporter's
+own copies of them are let go before the model runs again to settle the axes (:func:`drop_weights`,
+:func:`pinned_axes`); the TorchScript module and the onnxruntime session are loaded from the files
+only when parity reaches them, one after the other, and released after
+(:class:`gitreg.ml.runtime.Loaded`). Measured on a ResNet-50-class model, the push went from +4.4x
+the model's size over ``torch.onnx.export`` alone to +1.0-1.2x (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import re
+import secrets
+import shutil
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -253,7 +264,13 @@ def name_symbols(program: Any, names: Sequence[str], fixed: Mapping[str, int]) -
             v.shape = ir.Shape([dim(d) for d in v.shape])
 
 
+def name_axes(torch: Any, program: Any, runnable: Any, inputs: Sequence[Any], names: Sequence[str]) -> None:
+    """:func:`name_symbols` with the sizes :func:`pinned_axes` finds."""
+    name_symbols(program, names, pinned_axes(torch, program, runnable, inputs))
+
+
 ONNX_LIMIT = 2**31 - 1  # protobuf's limit on one message: weights beyond it go to external data
+STREAMED = "gitreg-streamed"  # the placeholder's location: a weight already written, not a real file
 
 
 def varint(n: int) -> bytes:
@@ -270,74 +287,110 @@ def field(number: int, size: int) -> bytes:
     return varint(number << 3 | 2) + varint(size)
 
 
-def save_onnx(program: Any, path: Path) -> None:
-    """``program`` (torch's ONNXProgram) written to ``path`` as one self-contained file, its weights
-    streamed one tensor at a time from the tensors torch holds.
+def weights_nbytes(program: Any) -> int:
+    graph = program.model.graph
+    return sum(v.const_value.nbytes for v in graph.initializers.values() if v.const_value is not None)
 
-    ``ONNXProgram.save`` builds the whole ``ModelProto`` (a copy of every weight) and serializes it
-    to one ``bytes`` (another copy): 2x the model's size on top of the exporter's own peak (measured
-    +160 MB for a ResNet-50-class model of 97 MB). Here the model is serialized with each main-graph
-    initializer replaced by an external-data placeholder (a few bytes); then the file is written as
-    that message with the graph's ``initializer`` fields spliced in, each a ``TensorProto`` header
-    and its ``raw_data`` (protobuf fields may come in any order). A model over 2 GB is saved by torch
-    with its weights in ``model.onnx.data`` (they cannot be inline)."""
+
+def write_weights(program: Any, body: Path, streamed: dict[str, Any], keep: bool = True) -> None:
+    """The first half of :func:`save_onnx`: each main-graph initializer of ``program`` written to
+    ``body`` as a GraphProto ``initializer`` field (its ``TensorProto`` header, then its ``raw_data``),
+    one tensor at a time, and replaced in the graph by an external-data placeholder (a few bytes).
+    Adds to ``streamed`` each name written, with its tensor when ``keep`` (to put back), else None:
+    the weights are then let go of (the exporter's folded copies included, see :func:`drop_weights`)."""
     import onnx_ir as ir
 
-    graph = program.model.graph
-    size = sum(v.const_value.nbytes for v in graph.initializers.values() if v.const_value is not None)
-    if size > ONNX_LIMIT:
-        program.save(str(path), external_data=True)
-        return
-    saved: dict[str, Any] = {}
-    for name, v in graph.initializers.items():
-        t = v.const_value
-        if t is None or isinstance(t, (ir.ExternalTensor, ir.StringTensor)) or not t.nbytes or t.dtype.bitwidth % 8:
-            continue  # written as the serializer writes it
-        saved[name] = t
-        v.const_value = ir.ExternalTensor(
-            "gitreg-streamed",
-            0,
-            int(t.nbytes),
-            t.dtype,
-            shape=t.shape,
-            name=name,
-            doc_string=t.doc_string,
-            metadata_props=dict(t.metadata_props) or None,
-        )
-    try:
-        proto = ir.serde.serialize_model(program.model)
-    finally:
-        for name, t in saved.items():
-            graph.initializers[name].const_value = t
-    streamed, headers = [], []
-    for init in proto.graph.initializer:
-        if init.name in saved and init.external_data and init.external_data[0].value == "gitreg-streamed":
-            del init.external_data[:]
-            init.ClearField("data_location")
-            headers.append(init.SerializeToString())
-            streamed.append(saved[init.name])
-    keep = [i for i in proto.graph.initializer if i.name not in saved or i.external_data]
+    with open(body, "wb") as f:
+        for name, v in program.model.graph.initializers.items():
+            t = v.const_value
+            if t is None or isinstance(t, (ir.ExternalTensor, ir.StringTensor)) or not t.nbytes or t.dtype.bitwidth % 8:
+                continue  # written as the serializer writes it
+            placeholder = ir.ExternalTensor(
+                STREAMED,
+                0,
+                int(t.nbytes),
+                t.dtype,
+                shape=t.shape,
+                name=name,
+                doc_string=t.doc_string,
+                metadata_props=dict(t.metadata_props) or None,
+            )
+            header = ir.serde.serialize_tensor(placeholder)  # what the serializer writes for the tensor
+            del header.external_data[:]
+            header.ClearField("data_location")
+            h = header.SerializeToString()
+            raw = field(9, int(t.nbytes))  # TensorProto.raw_data
+            data = t.tobytes()  # one tensor at a time
+            if len(data) != t.nbytes:
+                raise ExportError(f"tensor {t.name!r}: {len(data)} bytes, its shape and type need {t.nbytes}")
+            f.write(field(5, len(h) + len(raw) + len(data)) + h + raw)  # GraphProto.initializer
+            f.write(data)
+            del data
+            v.const_value = placeholder
+            streamed[name] = t if keep else None
+            t = None
+
+
+def write_model(program: Any, path: Path, body: Path, streamed: Mapping[str, Any]) -> None:
+    """The second half of :func:`save_onnx`: ``path`` written as ``program``'s ModelProto without the
+    streamed initializers, its graph field holding the graph's other fields, then ``body``'s bytes
+    (copied in chunks). The graph's inputs and outputs may have changed since :func:`write_weights`."""
+    import onnx_ir as ir
+
+    proto = ir.serde.serialize_model(program.model)
+    keep = [
+        i
+        for i in proto.graph.initializer
+        if not (i.name in streamed and i.external_data and i.external_data[0].value == STREAMED)
+    ]
     del proto.graph.initializer[:]
     proto.graph.initializer.extend(keep)
     graph_bytes = proto.graph.SerializeToString()
     proto.ClearField("graph")
     head = proto.SerializeToString()
-    entries = []  # (initializer key + length, header, raw_data key + length) per streamed tensor
-    for h, t in zip(headers, streamed):
-        raw = field(9, int(t.nbytes))  # TensorProto.raw_data
-        entries.append((field(5, len(h) + len(raw) + int(t.nbytes)), h, raw))  # GraphProto.initializer
-    total = len(graph_bytes) + sum(len(a) + len(h) + len(r) + int(t.nbytes) for (a, h, r), t in zip(entries, streamed))
-    with open(path, "wb") as f:
+    with open(path, "wb") as f, open(body, "rb") as src:
         f.write(head)
-        f.write(field(7, total))  # ModelProto.graph
+        f.write(field(7, len(graph_bytes) + body.stat().st_size))  # ModelProto.graph
         f.write(graph_bytes)
-        for (a, h, r), t in zip(entries, streamed):
-            f.write(a + h + r)
-            data = t.tobytes()  # one tensor at a time
-            if len(data) != t.nbytes:
-                raise ExportError(f"tensor {t.name!r}: {len(data)} bytes, its shape and type need {t.nbytes}")
-            f.write(data)
-            del data
+        shutil.copyfileobj(src, f, 1 << 20)
+
+
+def save_onnx(program: Any, path: Path, settle: Callable[[], None] | None = None, keep: bool = True) -> None:
+    """``program`` (torch's ONNXProgram) written to ``path`` as one self-contained file, its weights
+    streamed one tensor at a time from the tensors torch holds.
+
+    ``ONNXProgram.save`` builds the whole ``ModelProto`` (a copy of every weight) and serializes it
+    to one ``bytes`` (another copy): 2x the model's size on top of the exporter's own peak (measured
+    +160 MB for a ResNet-50-class model of 97 MB). Here the weights go first to a temporary body
+    file, each a ``TensorProto`` header and its ``raw_data`` (:func:`write_weights`); then the model
+    is serialized with each of them an external-data placeholder, and the file is written as that
+    message with the body spliced into the graph's field (protobuf fields may come in any order:
+    :func:`write_model`). ``settle``, when given, runs between the two with the weights out of
+    memory (the export names the graph's axes there, running the model); ``keep=False`` leaves the
+    program without its weights after (:func:`drop_weights`), else they are put back. A model over
+    2 GB is saved by torch with its weights in ``model.onnx.data`` (they cannot be inline)."""
+    if weights_nbytes(program) > ONNX_LIMIT:
+        if settle is not None:
+            settle()
+        program.save(str(path), external_data=True)
+        return
+    body = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+    streamed: dict[str, Any] = {}
+    try:
+        write_weights(program, body, streamed, keep)
+        if settle is not None:
+            free_memory()  # the folded weights just let go: before the model runs
+            settle()
+        try:
+            write_model(program, path, body, streamed)
+        except BaseException:
+            path.unlink(missing_ok=True)  # nothing half-written left behind
+            raise
+    finally:
+        body.unlink(missing_ok=True)
+        graph = program.model.graph
+        for name, t in streamed.items():
+            graph.initializers[name].const_value = t
 
 
 def drop_weights(program: Any) -> None:
@@ -470,8 +523,10 @@ def export_torch(
                         opset_version=opset,
                         dynamic_shapes=(shapes_spec,) if wrapped else shapes_spec,
                     )
-                    name_symbols(program, in_names, pinned_axes(torch, program, runnable, inputs))
-                    save_onnx(program, onnx_path)
+                    # the weights are on disk and let go of before pinned_axes runs the model (doubled
+                    # batch and axes): ResNet-50-class, the step's peak 789-801 -> 650-674 MB
+                    axes = functools.partial(name_axes, torch, program, runnable, inputs, in_names)
+                    save_onnx(program, onnx_path, settle=axes, keep=False)
                     drop_weights(program)
                     break
                 except ModuleNotFoundError as e:

@@ -30,7 +30,7 @@ import numpy as np
 
 from gitreg.errors import InputError, first_line
 from gitreg.ml.arrays import is_numeric
-from gitreg.ml.runtime import holding, resource_of, stage
+from gitreg.ml.runtime import holding, resource_of, stage, trim_heap
 
 DEFAULT_TOLERANCE = 1e-4  # max |a - b| / RMS(b): correct zoo exports <= ~1e-6, ResNet-50 at 224x224 ~1e-5
 DEFAULT_RTOL = 1e-4  # the elementwise rule's values, for callers that ask for it
@@ -326,6 +326,8 @@ def run_outputs(
             res = resource_of(fn)
             if res is not None and last.get(id(res)) == i:
                 res.release()
+            else:  # a run's working memory, freed, is handed back before the next runtime loads
+                trim_heap()
     finally:
         for _, fn in order:
             res = resource_of(fn)
