@@ -276,3 +276,19 @@ def test_offline_over_http_after_the_server_is_gone_and_no_token_shown(
     assert served in shown and "s3cret-token" not in shown
     (entry,) = [r for r in json.loads(ok("cache", "info", "--json"))["registries"] if r["url"] == served]
     assert entry["objects"] == 1 and entry["object_bytes"] == model.stat().st_size
+
+
+def test_ref_locks_a_killed_git_left_in_the_cache_are_cleared_by_the_next_read(bare: Path, tmp_path: Path) -> None:
+    """A push or fetch killed mid-update leaves git's ``….lock`` files in the cache clone; git then
+    refuses every later fetch ("remove the file manually to continue"). Found by the SIGKILL runs."""
+    ok("list", "--registry", URL)
+    cache = cache_dir(URL)
+    planted = [cache / "refs" / "remotes" / "origin" / "main.lock", cache / "packed-refs.lock"]
+    for lock in planted:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        lock.write_text("0" * 40 + "\n")
+    Registry(bare).push_files([make_onnx(tmp_path / "c" / "model.onnx", seed=3)], "m", version="1.2.0")
+    assert "1.2.0" in ok("list", "m", "--registry", URL)  # the fetch of the new tag went through
+    assert not any(p.exists() for p in planted)
+    res = invoke("push", str(make_onnx(tmp_path / "d" / "model.onnx", seed=4)), "--name", "m", "--registry", URL)
+    assert res.exit_code == 0, res.stderr

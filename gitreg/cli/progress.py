@@ -113,6 +113,7 @@ def progress(enabled: bool = True) -> Iterator[None]:
         yield
         return
     from gitreg.ml import runtime  # numpy with it (~0.1 s): only for a terminal that shows steps
+
     line = Line(stream, delay=delay_from_env())
     stop = threading.Event()
 

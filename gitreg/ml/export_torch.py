@@ -36,9 +36,10 @@ import numpy as np
 
 from gitreg.errors import ExportError, InputError, MissingDependency
 from gitreg.ml.arrays import numeric_array
+from gitreg.ml.heads import ort_split, split
 from gitreg.ml.outputs import looks_like_probabilities
 from gitreg.ml.parity import SINGLES, SMALL, sliced
-from gitreg.ml.runtime import ANSI, Exported, Loaded, as_tuple, free_memory, holding, one_line, ort_runner, plain, stage
+from gitreg.ml.runtime import ANSI, Exported, Loaded, as_tuple, free_memory, one_line, plain, stage
 
 
 def import_torch() -> Any:
@@ -429,10 +430,13 @@ def exporter_message(e: BaseException) -> str:
     return one_line(e)
 
 
+def arrays(out: Any) -> list[np.ndarray]:
+    return [t.detach().cpu().numpy() for _, t in output_items(out)]
+
+
 def to_numpy(out: Any) -> np.ndarray:
     """A model output (tensor, or a tuple/list/dict of them) as one (n, k) array for comparison."""
-    items = output_items(out)
-    parts = [t.detach().cpu().numpy() for _, t in items]
+    parts = arrays(out)
     if len(parts) == 1:
         return parts[0]
     n = parts[0].shape[0] if parts[0].ndim else 1
@@ -545,15 +549,13 @@ def export_torch(
 
     ts_loaded = Loaded(load_ts)
 
-    def eager(*xs: np.ndarray) -> np.ndarray:
+    def eager_all(*xs: np.ndarray) -> list[np.ndarray]:
         with eval_mode(runnable):
-            return to_numpy(runnable(*(torch.from_numpy(x) for x in xs)))
+            return arrays(runnable(*(torch.from_numpy(x) for x in xs)))
 
-    def torchscript(*xs: np.ndarray) -> np.ndarray:
+    def torchscript_all(*xs: np.ndarray) -> list[np.ndarray]:
         with torch.no_grad():
-            return to_numpy(ts_loaded.get()(*(torch.from_numpy(x) for x in xs)))
-
-    holding(torchscript, ts_loaded)
+            return arrays(ts_loaded.get()(*(torch.from_numpy(x) for x in xs)))
 
     pred = prediction_output or next((n for n in ("logits", "probabilities") if n in out_names), out_names[0])
     if pred not in out_names:
@@ -570,7 +572,9 @@ def export_torch(
     if class_names is not None:
         sig["classes"] = [plain(c) for c in class_names]
     version = torch.__version__
-    ort = ort_runner(onnx_path, lazy=True)  # from the file, when parity gets to it
+    # each runtime's prediction, every output by name beside it (gitreg.ml.heads)
+    eager, torchscript = split(eager_all, out_names, pred), split(torchscript_all, out_names, pred, ts_loaded)
+    ort = ort_split(onnx_path, out_names, pred)  # from the file, when parity gets to it
     return Exported(
         framework="torch",
         files=[onnx_path, pt],

@@ -17,20 +17,25 @@ reference's own top two are within ``2 * LABEL_TIE * scale`` (and the allowed er
 a tie, where either label is right. That check holds when the tolerance is loosened for a big model.
 The sidecar records per pair the scale, max absolute error, error relative to the scale, max
 relative error and label agreement (README, "Parity", has the zoo's measurements).
+
+A model with several outputs (a torch model's tuple, dict of heads or ``ModelOutput``) is judged by
+its prediction output on every run; on the whole batch each other output is compared too, at its own
+scale (a small auxiliary head is not measured against the logits' scale), and recorded under the
+pair's ``outputs`` table: a wrong head fails the pair (:func:`run_outputs`, :func:`each_output`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from gitreg.errors import InputError, first_line
 from gitreg.ml.arrays import is_numeric
-from gitreg.ml.runtime import holding, resource_of, stage, trim_heap
+from gitreg.ml.runtime import Heads, heads_of, holding, resource_of, stage, trim_heap
 
 DEFAULT_TOLERANCE = 1e-4  # max |a - b| / RMS(b): correct zoo exports <= ~1e-6, ResNet-50 at 224x224 ~1e-5
 DEFAULT_RTOL = 1e-4  # the elementwise rule's values, for callers that ask for it
@@ -62,10 +67,18 @@ class Pair:
     scale: float | None = None  # RMS of the reference output
     scale_error: float | None = None  # max_abs / scale
     label_flips: int | None = None  # rows whose label differs beyond a tie (classifiers)
+    output: str | None = None  # the output compared, when not the prediction (an entry of ``outputs``)
+    outputs: tuple[Pair, ...] = ()  # the other outputs, one comparison each: ``passed`` needs them all
+    prediction_passed: bool | None = None  # with ``outputs``: the prediction's own verdict
 
     @property
     def key(self) -> str:
         return f"{self.actual}_vs_{self.expected}"
+
+    @property
+    def title(self) -> str:
+        where = f", output {self.output!r}" if self.output is not None else ""
+        return f"{self.actual} vs {self.expected}{where}"
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -79,18 +92,39 @@ class Pair:
             "label_flips": self.label_flips,
             "problem": self.problem,
         }
+        if self.outputs:  # a sub-table per output, keyed by its name (quoted in TOML when it must be)
+            d["outputs"] = {str(o.output): o.output_dict() for o in self.outputs}
+        return {k: v for k, v in d.items() if v is not None}
+
+    def output_dict(self) -> dict[str, Any]:
+        """An entry of a pair's ``outputs`` table: the figures of one output."""
+        d = {
+            "scale": self.scale,
+            "max_abs_error": self.max_abs,
+            "scale_error": self.scale_error,
+            "max_rel_error": self.max_rel,
+            "passed": self.passed,
+            "problem": self.problem,
+        }
         return {k: v for k, v in d.items() if v is not None}
 
     def describe(self) -> str:
-        """One line naming the worst element, for the error a failed push prints."""
+        """What failed, naming the worst element (and the output, for another output than the
+        prediction), in one line for the error a failed push prints."""
+        bad = [o.describe() for o in self.outputs if not o.passed]
+        if bad and self.prediction_passed:
+            return "; ".join(bad)
+        return "; ".join([self.worst(), *bad])
+
+    def worst(self) -> str:
         if self.problem:
-            return f"{self.actual} vs {self.expected}: {self.problem}"
+            return f"{self.title}: {self.problem}"
         where = ",".join(str(i) for i in self.worst_index)
         scaled = ""
         if self.scale_error is not None and self.scale is not None:
             scaled = f"; {self.scale_error:.2g} of the output's scale {self.scale:.3g}"
         return (
-            f"{self.actual} vs {self.expected}: worst element [{where}] is {self.worst_actual:.7g} "
+            f"{self.title}: worst element [{where}] is {self.worst_actual:.7g} "
             f"vs {self.worst_expected:.7g} (max abs error {self.max_abs:.3g} over {self.samples} samples{scaled})"
         )
 
@@ -277,6 +311,37 @@ def batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int = 
     return np.concatenate([np.asarray(fn(x[i : i + batch])) for i in range(0, len(x), batch)])
 
 
+def batched_heads(fn: Heads, inputs: tuple[np.ndarray, ...], batch: int = BATCH) -> dict[str, np.ndarray]:
+    """:func:`batched` for a runner of every output by name: each output's slices stacked."""
+    if len(inputs) != 1 or len(inputs[0]) <= batch:
+        return {k: np.asarray(v) for k, v in fn(*inputs).items()}
+    x = inputs[0]
+    parts = [fn(x[i : i + batch]) for i in range(0, len(x), batch)]
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+
+
+def each_output(
+    pair: Pair,
+    actual: Mapping[str, np.ndarray],
+    expected: Mapping[str, np.ndarray],
+    rtol: float | None,
+    atol: float | None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> Pair:
+    """``pair`` (the prediction's comparison) with the other outputs compared one by one, each at its
+    own scale (integer outputs exactly); it passes only when they all do."""
+    inf = float("inf")
+    found = []
+    for name, want in expected.items():
+        if name in actual:
+            one = compare(pair.actual, actual[name], pair.expected, want, rtol, atol, tolerance=tolerance)
+        else:
+            one = Pair(pair.actual, pair.expected, pair.samples, inf, inf, False, problem="the output is missing")
+        found.append(replace(one, output=name))
+    ok = all(o.passed for o in found)
+    return replace(pair, passed=pair.passed and ok, outputs=tuple(found), prediction_passed=pair.passed)
+
+
 def run_parity(
     runners: Mapping[str, Any],
     reference: str,
@@ -304,8 +369,11 @@ def run_outputs(
     The runtimes run in the order given; a runner's resource (:func:`gitreg.ml.runtime.holding`: an
     onnxruntime session, a TorchScript module) is released after the last runner that uses it, so
     give the runners of one runtime next to each other and at most one copy of the weights beside
-    the original model is alive at a time."""
+    the original model is alive at a time. A runner marked with every output by name
+    (:func:`gitreg.ml.runtime.with_heads`) is run through that instead, once: its prediction is
+    compared as any runner's, and each other output too (:func:`each_output`)."""
     outputs: dict[str, np.ndarray] = {}
+    heads: dict[str, dict[str, np.ndarray]] = {}  # the other outputs of runners marked with them
     broken: list[Pair] = []
     n = len(inputs[0]) if inputs else 0
     order = list(runners.items())
@@ -314,7 +382,12 @@ def run_outputs(
         for i, (rt, fn) in enumerate(order):
             try:
                 with stage(f"checking parity ({rt.replace('_', ', ')})"):
-                    if len(inputs) == 1:
+                    marked = heads_of(fn)
+                    if marked is not None:
+                        got = batched_heads(marked[0], inputs)
+                        outputs[rt] = got.pop(marked[1])
+                        heads[rt] = got
+                    elif len(inputs) == 1:
                         outputs[rt] = batched(fn, inputs[0])
                     else:
                         outputs[rt] = np.asarray(fn(*inputs))
@@ -334,7 +407,13 @@ def run_outputs(
             if res is not None:
                 res.release()
     report = check(outputs, reference, rtol, atol, classifier, tolerance)
-    return Report(rtol, atol, report.pairs + tuple(broken), tolerance), outputs
+    pairs = tuple(
+        each_output(p, heads[p.actual], heads[reference], rtol, atol, tolerance)
+        if p.actual in heads and reference in heads
+        else p
+        for p in report.pairs
+    )
+    return Report(rtol, atol, pairs + tuple(broken), tolerance), outputs
 
 
 # -- a file on its own ---------------------------------------------------------------------------------

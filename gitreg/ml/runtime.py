@@ -154,6 +154,22 @@ def resource_of(run: Any) -> Loaded | None:
     return res if isinstance(res, Loaded) else None
 
 
+Heads = Callable[..., dict[str, np.ndarray]]  # one runtime's every output, by name
+
+
+def with_heads(run: Runner, heads: Heads, prediction: str) -> Runner:
+    """``run`` (a runtime's prediction output), marked with ``heads``, the same runtime giving every
+    output by name (``prediction`` among them; :func:`heads_of`): the parity check runs the whole batch
+    through ``heads`` once and compares each output, the same loaded runtime serving both."""
+    setattr(run, "heads", (heads, prediction))  # noqa: B010 (a function attribute: mypy does not know it)
+    return run
+
+
+def heads_of(run: Any) -> tuple[Heads, str] | None:
+    found = getattr(run, "heads", None)
+    return found if isinstance(found, tuple) else None
+
+
 # -- onnxruntime -------------------------------------------------------------------------------------
 def ort_session(model: Path | bytes, lean: bool = False) -> Any:
     """An onnxruntime CPU session on ``model`` (a file or its bytes). ``lean``: a check's session
@@ -166,12 +182,14 @@ def ort_session(model: Path | bytes, lean: bool = False) -> Any:
         raise MissingDependency("onnxruntime", "all", "running ONNX models") from None
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    # Every optimization but the NCHWc layout transform (ORT_ENABLE_ALL's one addition): on a
-    # ResNet-50-class model of 97 MB it held +252 MB against +116 MB, at the same speed (0.30 s per
-    # batch of 2 at 224x224 either way, outputs equal to 1e-7), and a transformer gains nothing from it.
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     if lean:
+        # A check runs each batch size once or twice: every optimization but the NCHWc layout
+        # transform (ORT_ENABLE_ALL's one addition), which on a ResNet-50-class model of 97 MB held
+        # +252 MB against +116 MB at the same speed for batches of 2, and no memory pattern.
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         opts.enable_mem_pattern = False
+    # else onnxruntime's default, ORT_ENABLE_ALL: a loaded model serves, and at batch 8 of 224x224
+    # the NCHWc kernels predicted 1.6-2x faster (0.69 s against 1.12 s) for +80 MB of peak memory
     return ort.InferenceSession(
         model if isinstance(model, bytes) else str(model), opts, providers=["CPUExecutionProvider"]
     )
@@ -182,17 +200,13 @@ def ort_runner(path: Path, output_index: int | None = None, output: str | None =
     named ``output``); a ZipMap output (a list of dicts) as its ``[N, C]`` array. ``lazy``: the
     session is made on the first call, from the file, and is the runner's :class:`Loaded` resource.
     The runner is for checks: its session is :func:`ort_session`'s ``lean`` one."""
-    from gitreg.ml.outputs import as_array
-
     loaded = Loaded(lambda: ort_session(path, lean=True))
     if not lazy:
         loaded.get()
-    fetch = [output] if output is not None else None
+    every = ort_outputs(loaded, [output] if output is not None else None)
 
     def run(*xs: np.ndarray) -> np.ndarray:
-        session = loaded.get()
-        names = [i.name for i in session.get_inputs()]
-        outs = [as_array(o) for o in session.run(fetch, dict(zip(names, xs)))]
+        outs = every(*xs)
         if output_index is not None:
             return outs[output_index]
         if len(outs) == 1:
@@ -201,6 +215,19 @@ def ort_runner(path: Path, output_index: int | None = None, output: str | None =
         return np.concatenate([o.reshape(n, -1) for o in outs], axis=1)
 
     return holding(run, loaded) if lazy else run
+
+
+def ort_outputs(loaded: Loaded, fetch: list[str] | None = None) -> Callable[..., list[np.ndarray]]:
+    """The session ``loaded`` holds, run: its outputs (all, or those named in ``fetch``) in the graph's
+    order, a ZipMap output as its ``[N, C]`` array."""
+    from gitreg.ml.outputs import as_array
+
+    def run(*xs: np.ndarray) -> list[np.ndarray]:
+        session = loaded.get()
+        names = [i.name for i in session.get_inputs()]
+        return [as_array(o) for o in session.run(fetch, dict(zip(names, xs)))]
+
+    return run
 
 
 def plain(value: Any) -> Any:

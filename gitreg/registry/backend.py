@@ -176,9 +176,23 @@ class Backend:
         if is_offline() and not self.location.is_local:
             return
         with self.lock(git.git_dir.with_suffix(".lock")):
+            self._clear_stale_locks(git)
             self._fetch_changes(git)
             git.pack_loose_tags()  # the cache is read with for-each-ref too, and gc never runs in it
             (git.git_dir / FETCHED_MARK).touch()  # `gitreg cache info` and offline reads say "as of" it
+
+    @staticmethod
+    def _clear_stale_locks(git: Git) -> None:
+        """Remove the ref lock files a killed git process left in the cache clone ("Unable to create
+        '….lock': File exists … remove the file manually to continue"). Called under the cache's
+        lock, which every gitreg process holds while it writes the cache's refs: any there is stale."""
+        root = git.git_dir
+        for name in ("packed-refs.lock", "shallow.lock", "HEAD.lock", "FETCH_HEAD.lock"):
+            (root / name).unlink(missing_ok=True)
+        refs = root / "refs"
+        if refs.is_dir():
+            for stale in refs.rglob("*.lock"):
+                stale.unlink(missing_ok=True)
 
     @staticmethod
     def _fetch_changes(git: Git) -> None:

@@ -239,9 +239,15 @@ def import_bundle(backend: Backend, file: str | os.PathLike[str]) -> BundleRepor
         work = Path(tmp)
         manifest = read_bundle(path, work)
         ns = f"refs/gitreg-import/{os.urandom(6).hex()}"
-        p = cache.run(
-            "fetch", "--quiet", "--no-write-fetch-head", str(work / "git.bundle"), f"refs/tags/*:{ns}/*", check=False
-        )
+        with backend.lock(cache.git_dir.with_suffix(".lock")):  # the cache's refs change only under it
+            p = cache.run(
+                "fetch",
+                "--quiet",
+                "--no-write-fetch-head",
+                str(work / "git.bundle"),
+                f"refs/tags/*:{ns}/*",
+                check=False,
+            )
         if p.returncode != 0:
             raise IntegrityError(f"{path}: its git bundle cannot be read ({p.stderr.strip().splitlines()[-1:]})")
         try:
@@ -250,7 +256,8 @@ def import_bundle(backend: Backend, file: str | os.PathLike[str]) -> BundleRepor
         finally:
             refs = cache.out("for-each-ref", "--format=delete %(refname)", ns)
             if refs:
-                cache.run("update-ref", "--stdin", input=refs + "\n", check=False)
+                with backend.lock(cache.git_dir.with_suffix(".lock")):
+                    cache.run("update-ref", "--stdin", input=refs + "\n", check=False)
 
 
 @dataclass(frozen=True)

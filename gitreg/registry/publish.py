@@ -124,8 +124,9 @@ def publish(
             res = (direct and _write_direct(backend, cache, write.updates)) or cache.push(
                 [u.refspec for u in write.updates], atomic=len(write.updates) > 1
             )
+            if res.ok:  # under the cache's lock: only its holder ever writes the cache's refs
+                _remember(backend, cache, write.updates)
         if res.ok:
-            _remember(backend, cache, write.updates)
             return write
         # Over smart HTTP a lost race for main may show only as receive-pack's "cannot lock ref"
         # remote message (reason: "atomic transaction failed"): a race too, rebuilt and retried.
