@@ -120,14 +120,7 @@ def render(d: Mapping[str, Any]) -> list[str]:
     if d["params"]:
         lines.append("params:")
         lines += [f"  {k:<28} {num(r['a']):>12} -> {num(r['b'])}" for k, r in d["params"].items()]
-    sig = d["signature"]
-    if sig["breaking"]:
-        what = sorted(set(sig["inputs_changed"]) | set(sig["inputs_removed"]) | set(sig["inputs_added"]))
-        lines.append(f"signature: BREAKING (inputs {', '.join(what)} changed)")
-    elif sig["outputs_changed"] or sig["classes_changed"]:
-        lines.append("signature: outputs or classes changed (inputs compatible)")
-    else:
-        lines.append("signature: unchanged")
+    lines.append(f"signature: {signature_summary(d['signature'])}")
     lines.append("artifacts:")
     for kind, r in d["artifacts"].items():
         if r["same"]:
@@ -158,3 +151,14 @@ def render(d: Mapping[str, Any]) -> list[str]:
 def _value(x: Any) -> str:
     """A lineage value, ``none`` when a version has none (never Python's ``None``)."""
     return "none" if x is None or x == "" else str(x)
+
+
+def signature_summary(sig: Mapping[str, Any]) -> str:
+    """One phrase for a diff's signature part: ``BREAKING (inputs x changed)``, ``outputs or classes
+    changed (inputs compatible)`` or ``unchanged`` (the terminal's and the site's wording)."""
+    if sig["breaking"]:
+        what = sorted(set(sig["inputs_changed"]) | set(sig["inputs_removed"]) | set(sig["inputs_added"]))
+        return f"BREAKING (inputs {', '.join(what)} changed)"
+    if sig["outputs_changed"] or sig["classes_changed"]:
+        return "outputs or classes changed (inputs compatible)"
+    return "unchanged"

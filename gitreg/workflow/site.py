@@ -35,6 +35,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from gitreg.core.diff import signature_summary
 from gitreg.errors import GitregError, UsageError
 from gitreg.registry import Registry
 from gitreg.store.files import atomic_write, disk_full, is_disk_full
@@ -260,14 +261,9 @@ def diff_html(d: Mapping[str, Any]) -> str:
             out.append(h.table([section, str(d["a"]), str(d["b"]), "Δ"], rows))
     if d["params"]:
         out.append(h.table(["param", str(d["a"]), str(d["b"])], [[k, r["a"], r["b"]] for k, r in d["params"].items()]))
-    sig = d["signature"]
-    if sig["breaking"]:
-        what = sorted(set(sig["inputs_changed"]) | set(sig["inputs_removed"]) | set(sig["inputs_added"]))
-        out.append(f'<p class="breaking">Signature: BREAKING (inputs {h.esc(", ".join(what))} changed)</p>')
-    elif sig["outputs_changed"] or sig["classes_changed"]:
-        out.append("<p>Signature: outputs or classes changed (inputs compatible).</p>")
-    else:
-        out.append("<p>Signature: unchanged.</p>")
+    summary = signature_summary(d["signature"])
+    css = ' class="breaking"' if d["signature"]["breaking"] else ""
+    out.append(f"<p{css}>Signature: {h.esc(summary)}.</p>")
     arts = [
         [k, "identical" if r["same"] else "changed", h.short(r["sha256"]["a"]), h.short(r["sha256"]["b"]), *sizes]
         for k, r in d["artifacts"].items()
