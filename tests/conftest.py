@@ -16,27 +16,12 @@ import pytest
 
 from gitreg import Registry
 from tests.support.onnxfiles import make_onnx
-from tests.support.repo import TOOLS_DIR
+from tests.support.repo import TOOLS_DIR, home_env
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    gitconfig = home / ".gitconfig-test"
-    gitconfig.write_text("")
-    values = {
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(home / ".local" / "share"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": str(gitconfig),
-        "GIT_AUTHOR_NAME": "Test Author",
-        "GIT_AUTHOR_EMAIL": "author@example.com",
-        "GIT_COMMITTER_NAME": "Test Author",
-        "GIT_COMMITTER_EMAIL": "author@example.com",
-    }
+    values = home_env(tmp_path)
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     path = os.environ.get("PATH", os.defpath)

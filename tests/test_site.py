@@ -34,7 +34,7 @@ from gitreg.workflow import github
 from gitreg.workflow import site as site_mod
 from tests.support.cli import invoke, one_error_line, run_cli
 from tests.support.onnxfiles import make_onnx
-from tests.support.repo import TOOLS_DIR, git
+from tests.support.repo import TOOLS_DIR, git, home_env
 
 HOSTILE = '<img src=x onerror="alert(1)"> & friends'
 FORCED_REASON = "hotfix <b>42</b> & co"
@@ -44,21 +44,7 @@ ENV_KEYS = ("GITREG_REGISTRY", "GITREG_DEBUG", "GIT_DIR", "GIT_WORK_TREE")
 
 
 def test_env(root: Path) -> dict[str, str]:
-    home = root / "home"
-    home.mkdir(exist_ok=True)
-    (home / ".gitconfig-test").write_text("")
-    return {
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(home / ".local" / "share"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": str(home / ".gitconfig-test"),
-        "GIT_AUTHOR_NAME": "Test Author",
-        "GIT_AUTHOR_EMAIL": "author@example.com",
-        "GIT_COMMITTER_NAME": "Test Author",
-        "GIT_COMMITTER_EMAIL": "author@example.com",
-    }
+    return home_env(root)
 
 
 test_env.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test

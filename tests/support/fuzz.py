@@ -29,6 +29,8 @@ from click.testing import Result
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from tests.support.repo import home_env
+
 PROFILE = "gitreg-fuzz-slow" if os.environ.get("HYPOTHESIS_PROFILE") == "slow" else "gitreg-fuzz"
 SCALE = 10 if PROFILE == "gitreg-fuzz-slow" else 1
 settings.register_profile("gitreg-fuzz", deadline=None, print_blob=True)
@@ -157,20 +159,8 @@ def pointer(oid: str, size: int) -> bytes:
 @contextmanager
 def isolated(root: Path) -> Iterator[None]:
     """The test suite's isolation (conftest's ``isolated_env``) for fixtures that outlive one test."""
-    home = root / "home"
-    home.mkdir(parents=True, exist_ok=True)
-    (home / ".gitconfig-test").write_text("")
     values = {
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(home / ".local" / "share"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": str(home / ".gitconfig-test"),
-        "GIT_AUTHOR_NAME": "Test Author",
-        "GIT_AUTHOR_EMAIL": "author@example.com",
-        "GIT_COMMITTER_NAME": "Test Author",
-        "GIT_COMMITTER_EMAIL": "author@example.com",
+        **home_env(root),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
     }
     with pytest.MonkeyPatch.context() as mp:

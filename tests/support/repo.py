@@ -12,6 +12,28 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = Path(sys.executable).parent
 
 
+def home_env(root: Path) -> dict[str, str]:
+    """The suite's isolated identity under ``root/home``: HOME, XDG folders, an empty global git config,
+    no system config, a fixed author. conftest's autouse fixture and the module-scoped fixtures that
+    outlive one test (registries built once per module) all use it."""
+    home = root / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    gitconfig = home / ".gitconfig-test"
+    gitconfig.write_text("")
+    return {
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": str(gitconfig),
+        "GIT_AUTHOR_NAME": "Test Author",
+        "GIT_AUTHOR_EMAIL": "author@example.com",
+        "GIT_COMMITTER_NAME": "Test Author",
+        "GIT_COMMITTER_EMAIL": "author@example.com",
+    }
+
+
 def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
     """Plain git, for tests that check a repository without going through gitreg."""
     p = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
